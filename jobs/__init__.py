@@ -1,0 +1,1 @@
+"""Pipeline jobs: pure DataFrame transforms plus thin entry points that do the I/O."""

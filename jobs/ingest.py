@@ -1,0 +1,124 @@
+"""Bronze: read landing lines as bytes, split verdicts into accepted rows and quarantine rows."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.validate import Reason
+
+LINES_SCHEMA = T.StructType(
+    [T.StructField("source_file", T.StringType()), T.StructField("raw_line", T.BinaryType())]
+)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_readable(path: Path) -> bool:
+    """A .gz file must start with the gzip magic bytes; anything else Spark reads as text."""
+    if not path.name.endswith(".gz"):
+        return True
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFrame:
+    """Every line of the files as exact bytes with its file (relative to the landing root).
+
+    A file that claims gzip but is not becomes one line holding its whole content, which
+    validation quarantines as ``unreadable_file``: kept, never dropped.
+    """
+    readable = [p for p in files if is_readable(p)]
+    unreadable = [p for p in files if not is_readable(p)]
+    frames = []
+    if readable:
+        # Spark's text reader keeps the line's bytes in the string unvalidated; the cast to
+        # binary recovers them exactly, so invalid UTF-8 survives for the quarantine.
+        text = spark.read.format("text").load([str(p) for p in readable])
+        frames.append(
+            text.select(
+                F.col("_metadata.file_path").alias("file_path"),
+                F.col("value").cast("binary").alias("raw_line"),
+            )
+        )
+    if unreadable:
+        rows = [(p.resolve().as_uri(), p.read_bytes()) for p in unreadable]
+        frames.append(spark.createDataFrame(rows, "file_path string, raw_line binary"))
+    if not frames:
+        return spark.createDataFrame([], LINES_SCHEMA)
+    lines = frames[0]
+    for frame in frames[1:]:
+        lines = lines.unionByName(frame)
+    root = landing.resolve().as_uri().removeprefix("file://")
+    return lines.select(
+        F.regexp_replace(
+            F.regexp_replace("file_path", "^file:(//)?", ""), f"^{_regex_literal(root)}/?", ""
+        ).alias("source_file"),
+        "raw_line",
+    )
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if not c.isalnum() and c != "/" else c for c in text)
+
+
+def unreadable_files(files: list[Path]) -> set[str]:
+    """Names of files whose content cannot be decoded as the extension claims."""
+    return {p.name for p in files if not is_readable(p)}
+
+
+def mark_unreadable(validated: DataFrame, names: set[str]) -> DataFrame:
+    """Override the verdict of lines that stand for a whole unreadable file."""
+    if not names:
+        return validated
+    hit = F.element_at(F.split("source_file", "/"), -1).isin(sorted(names))
+    return validated.withColumns(
+        {
+            "reason": F.when(hit, F.lit(Reason.UNREADABLE_FILE.value)).otherwise(F.col("reason")),
+            "field": F.when(hit, F.lit(None)).otherwise(F.col("field")),
+            "detail": F.when(hit, F.lit("the file ends in .gz but is not gzip")).otherwise(
+                F.col("detail")
+            ),
+        }
+    )
+
+
+def raw_rows(validated: DataFrame, arrival_date: date, run_id: str) -> DataFrame:
+    """Bronze rows: every line as it arrived, good or bad."""
+    return validated.select(
+        F.lit(arrival_date).alias("arrival_date"),
+        "source_file",
+        "line_number",
+        "raw_line",
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def quarantine_rows(bad: DataFrame, feed: str, arrival_date: date, run_id: str) -> DataFrame:
+    """Quarantine rows: the raw bytes with the feed, the arrival date and the reason."""
+    return bad.select(
+        F.lit(feed).alias("feed"),
+        F.lit(arrival_date).alias("arrival_date"),
+        "source_file",
+        "line_number",
+        "raw_line",
+        "reason",
+        "field",
+        "detail",
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def is_bad() -> Column:
+    """True for lines that failed validation."""
+    return F.col("reason").isNotNull()
+
+
+def first_per_key(*keys: str, order: list[Column] | None = None) -> Window:
+    """Window that ranks rows sharing a key by arrival order (file, then line)."""
+    return Window.partitionBy(*keys).orderBy(
+        *(order or []), F.col("source_file"), F.col("line_number")
+    )

@@ -1,0 +1,274 @@
+"""Every Iceberg table, defined once as code: field ids, required flags, partitions, sort order.
+
+Jobs name tables only through the constants here; ``ensure_tables`` creates what is missing
+(idempotently) through PyIceberg, which shares the catalog with the Spark session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import DayTransform, IdentityTransform
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+# Write-Audit-Publish: with write.wap.enabled a session's spark.wap.branch stages writes on a
+# branch; without it Iceberg silently writes to main.
+COMMON_PROPERTIES = {
+    "format-version": "2",
+    "write.wap.enabled": "true",
+    "write.parquet.compression-codec": "zstd",
+    "write.target-file-size-bytes": str(128 * 1024 * 1024),
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+}
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """An Iceberg table: its identifier and everything needed to create it."""
+
+    identifier: str
+    schema: Schema
+    partition_spec: PartitionSpec = field(default_factory=PartitionSpec)
+    sort_order: SortOrder = field(default_factory=SortOrder)
+    properties: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+    @property
+    def spark_name(self) -> str:
+        """The name Spark uses (the catalog is mounted as ``lake``)."""
+        return f"lake.{self.identifier}"
+
+    @property
+    def namespace(self) -> str:
+        return self.identifier.split(".")[0]
+
+
+def _f(field_id: int, name: str, kind: object, required: bool = True, doc: str = "") -> NestedField:
+    return NestedField(field_id, name, kind, required=required, doc=doc or None)  # type: ignore[arg-type]
+
+
+def _identity(source_id: int, field_id: int, name: str) -> PartitionField:
+    return PartitionField(source_id, field_id, IdentityTransform(), name)
+
+
+def _sort(*source_ids: int) -> SortOrder:
+    return SortOrder(*(SortField(source_id=i, transform=IdentityTransform()) for i in source_ids))
+
+
+def _raw_table(feed: str) -> TableDef:
+    return TableDef(
+        identifier=f"bronze.{feed}_raw",
+        schema=Schema(
+            _f(1, "arrival_date", DateType(), doc="the landing folder's dt"),
+            _f(2, "source_file", StringType()),
+            _f(3, "line_number", LongType(), doc="1-based position of the line in its file"),
+            _f(4, "raw_line", BinaryType(), doc="the line exactly as it arrived"),
+            _f(5, "run_id", StringType()),
+        ),
+        partition_spec=PartitionSpec(_identity(1, 1000, "arrival_date")),
+        sort_order=_sort(2, 3),
+        properties=COMMON_PROPERTIES,
+        doc=f"Bronze: every line of the {feed} feed as it landed.",
+    )
+
+
+VIEWING_EVENTS_RAW = _raw_table("viewing_events")
+SIGNUPS_RAW = _raw_table("signups")
+CATALOG_RAW = _raw_table("catalog")
+RAW_TABLES = {"viewing_events": VIEWING_EVENTS_RAW, "signups": SIGNUPS_RAW, "catalog": CATALOG_RAW}
+
+QUARANTINE = TableDef(
+    identifier="bronze.quarantine",
+    schema=Schema(
+        _f(1, "feed", StringType()),
+        _f(2, "arrival_date", DateType()),
+        _f(3, "source_file", StringType()),
+        _f(4, "line_number", LongType()),
+        _f(5, "raw_line", BinaryType(), doc="byte for byte as it arrived"),
+        _f(6, "reason", StringType(), doc="machine-readable code, see jobs.validate.Reason"),
+        _f(7, "field", StringType(), required=False, doc="the offending field, if one"),
+        _f(8, "detail", StringType(), doc="a sentence for people"),
+        _f(9, "run_id", StringType()),
+    ),
+    partition_spec=PartitionSpec(_identity(1, 1000, "feed"), _identity(2, 1001, "arrival_date")),
+    sort_order=_sort(3, 4),
+    properties=COMMON_PROPERTIES,
+    doc="Bronze: lines that broke the landing contract, with the reason.",
+)
+
+VIEWING_EVENTS = TableDef(
+    identifier="silver.viewing_events",
+    schema=Schema(
+        _f(1, "event_id", StringType()),
+        _f(2, "user_id", StringType()),
+        _f(3, "show_id", StringType()),
+        _f(4, "event_ts", TimestamptzType(), doc="normalised to UTC"),
+        _f(5, "watch_seconds", IntegerType()),
+        _f(6, "device", StringType(), doc="lower case"),
+        _f(7, "country", StringType(), doc="upper-case ISO 3166-1 alpha-2"),
+        _f(8, "region", StringType(), doc="from schemas/regions.csv"),
+        _f(9, "arrival_date", DateType()),
+        _f(10, "source_file", StringType()),
+        _f(11, "run_id", StringType()),
+    ),
+    # Hidden partitioning: readers filter on event_ts and region, never on a derived column.
+    partition_spec=PartitionSpec(
+        PartitionField(4, 1000, DayTransform(), "event_day"), _identity(8, 1001, "region")
+    ),
+    sort_order=_sort(3, 2),
+    properties=COMMON_PROPERTIES,
+    doc="Silver: accepted viewing events, one row per event_id across all arrival days.",
+)
+
+SIGNUPS = TableDef(
+    identifier="silver.signups",
+    schema=Schema(
+        _f(1, "user_id", StringType()),
+        _f(2, "signup_ts", TimestamptzType()),
+        _f(3, "country", StringType()),
+        _f(4, "region", StringType()),
+        _f(5, "plan", StringType(), doc="lower case"),
+        _f(6, "arrival_date", DateType()),
+        _f(7, "source_file", StringType()),
+        _f(8, "run_id", StringType()),
+    ),
+    partition_spec=PartitionSpec(PartitionField(2, 1000, DayTransform(), "signup_day")),
+    sort_order=_sort(1),
+    properties=COMMON_PROPERTIES,
+    doc="Silver: one row per account, at its earliest accepted signup.",
+)
+
+SHOWS = TableDef(
+    identifier="silver.shows",
+    schema=Schema(
+        _f(1, "show_id", StringType()),
+        _f(2, "title", StringType()),
+        _f(3, "genres", ListType(element_id=8, element_type=StringType(), element_required=True)),
+        _f(4, "type", StringType()),
+        _f(5, "release_year", LongType()),
+        _f(6, "snapshot_date", DateType(), doc="dt of the catalog snapshot this row came from"),
+        _f(7, "run_id", StringType()),
+    ),
+    sort_order=_sort(1),
+    properties=COMMON_PROPERTIES,
+    doc="Silver: every show ever listed, as of the newest catalog snapshot that listed it.",
+)
+
+USER_SHOW_DAILY = TableDef(
+    identifier="gold.user_show_daily",
+    schema=Schema(
+        _f(1, "event_date", DateType()),
+        _f(2, "user_id", StringType()),
+        _f(3, "show_id", StringType()),
+        _f(4, "region", StringType()),
+        _f(5, "watch_seconds", LongType(), doc="accepted seconds in this region"),
+        _f(6, "qualified", BooleanType(), doc="the user's seconds of the show that day >= 120"),
+        _f(7, "qualified_in_region", BooleanType(), doc="this row's own seconds >= 120"),
+    ),
+    partition_spec=PartitionSpec(_identity(1, 1000, "event_date")),
+    sort_order=_sort(3, 2),
+    properties=COMMON_PROPERTIES,
+    doc="Gold fact: seconds per (event date, user, show, region); period answers come from here.",
+)
+
+TOP_SHOWS_DAILY = TableDef(
+    identifier="gold.top_shows_daily",
+    schema=Schema(
+        _f(1, "event_date", DateType()),
+        _f(2, "show_id", StringType()),
+        _f(3, "viewers", LongType()),
+        _f(4, "watch_seconds", LongType()),
+        _f(5, "hours_viewed", DoubleType()),
+    ),
+    partition_spec=PartitionSpec(_identity(1, 1000, "event_date")),
+    sort_order=_sort(1, 2),
+    properties=COMMON_PROPERTIES,
+    doc="Gold: viewers and hours per show and event date.",
+)
+
+GENRES_BY_REGION_DAILY = TableDef(
+    identifier="gold.genres_by_region_daily",
+    schema=Schema(
+        _f(1, "event_date", DateType()),
+        _f(2, "region", StringType()),
+        _f(3, "genre", StringType()),
+        _f(4, "viewers", LongType()),
+        _f(5, "watch_seconds", LongType()),
+        _f(6, "hours_viewed", DoubleType()),
+    ),
+    partition_spec=PartitionSpec(_identity(1, 1000, "event_date")),
+    sort_order=_sort(1, 2, 3),
+    properties=COMMON_PROPERTIES,
+    doc="Gold: viewers and hours per region, genre and event date.",
+)
+
+SIGNUPS_DAILY = TableDef(
+    identifier="gold.signups_daily",
+    schema=Schema(
+        _f(1, "signup_date", DateType()),
+        _f(2, "region", StringType()),
+        _f(3, "plan", StringType()),
+        _f(4, "new_users", LongType()),
+    ),
+    partition_spec=PartitionSpec(_identity(1, 1000, "signup_date")),
+    sort_order=_sort(1, 2, 3),
+    properties=COMMON_PROPERTIES,
+    doc="Gold: new accounts per signup date, region and plan (additive across days).",
+)
+
+RUN_LOG = TableDef(
+    identifier="ops.run_log",
+    schema=Schema(
+        _f(1, "run_id", StringType()),
+        _f(2, "logical_date", DateType()),
+        _f(3, "feed", StringType(), doc="a feed, or '*' for the run as a whole"),
+        _f(4, "status", StringType(), doc="published | refused | failed"),
+        _f(5, "lines_read", LongType()),
+        _f(6, "accepted", LongType()),
+        _f(7, "duplicates", LongType()),
+        _f(8, "quarantined", LongType()),
+        _f(9, "reconciled", BooleanType()),
+        _f(10, "branch", StringType(), required=False),
+        _f(11, "message", StringType(), required=False),
+        _f(12, "recorded_at", TimestamptzType(), doc="wall clock, for people; never for logic"),
+    ),
+    partition_spec=PartitionSpec(_identity(2, 1000, "logical_date")),
+    properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
+    doc="Operations: what each run read, accepted, collapsed and quarantined, and its outcome.",
+)
+
+# Publication order: a reader never sees a layer ahead of the one it is built from.
+BRONZE_TABLES = (VIEWING_EVENTS_RAW, SIGNUPS_RAW, CATALOG_RAW, QUARANTINE)
+SILVER_TABLES = (SHOWS, VIEWING_EVENTS, SIGNUPS)
+GOLD_TABLES = (USER_SHOW_DAILY, TOP_SHOWS_DAILY, GENRES_BY_REGION_DAILY, SIGNUPS_DAILY)
+AUDITED_TABLES = BRONZE_TABLES + SILVER_TABLES + GOLD_TABLES
+ALL_TABLES = AUDITED_TABLES + (RUN_LOG,)
+
+
+def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = ALL_TABLES) -> None:
+    """Create the namespaces and tables that do not exist yet; leave existing ones untouched."""
+    for table in tables:
+        catalog.create_namespace_if_not_exists(table.namespace)
+        catalog.create_table_if_not_exists(
+            table.identifier,
+            schema=table.schema,
+            partition_spec=table.partition_spec,
+            sort_order=table.sort_order,
+            properties=table.properties,
+        )

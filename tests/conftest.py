@@ -1,0 +1,46 @@
+"""One Spark session per test run, on a throw-away home; tables reset per test that asks."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from viewership.catalog import load_catalog
+from viewership.config import Settings, load_settings
+from viewership.spark import get_spark
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("home")
+    return load_settings(
+        home, env={"VIEWERSHIP_SHUFFLE_PARTITIONS": "2", "VIEWERSHIP_DRIVER_MEMORY": "2g"}
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(settings: Settings) -> Iterator[SparkSession]:
+    session = get_spark(settings, app_name="viewership-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lakehouse(settings: Settings, spark: SparkSession) -> Iterator[Settings]:
+    """An empty landing zone and catalog for one test (the Spark session is shared)."""
+    catalog = load_catalog(settings)
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            catalog.purge_table(identifier)
+    shutil.rmtree(settings.landing, ignore_errors=True)
+    settings.landing.mkdir(parents=True)
+    yield settings
+
+
+@pytest.fixture()
+def landing(lakehouse: Settings) -> Path:
+    return lakehouse.landing

@@ -1,0 +1,1 @@
+"""The viewership pipeline: configuration, Spark and catalog access, the command line."""

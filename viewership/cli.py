@@ -1,0 +1,214 @@
+"""The ``viewership`` command line (contract section 4): generate, run, query.
+
+Every failure a person can act on ends as one line on standard error and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import NoReturn
+
+from viewership.config import Settings, load_settings
+from viewership.errors import UsageError, ViewershipError
+
+QUERY_COLUMNS = {
+    "top-shows": ["rank", "show_id", "title", "viewers", "hours_viewed"],
+    "genres": ["region", "genre", "rank", "viewers", "hours_viewed"],
+    "co-watch": ["rank", "show_a", "show_b", "co_viewers"],
+}
+SIGNUP_COLUMNS = {
+    "total": ["new_users"],
+    "day": ["date", "new_users"],
+    "region": ["region", "new_users"],
+    "plan": ["plan", "new_users"],
+}
+FORMATS = ("table", "json", "csv")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _date(text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's grammar, exactly as the contract writes it."""
+    parser = _Parser(prog="viewership", description=__doc__)
+    parser.add_argument("--home", help="folder holding landing/, the warehouse and the catalog")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = commands.add_parser("generate", help="write synthetic landing files")
+    gen.add_argument("--start", type=_date, required=True)
+    gen.add_argument("--days", type=_positive, required=True)
+    gen.add_argument("--events-per-day", type=_non_negative, required=True)
+    gen.add_argument("--seed", type=int, default=7)
+
+    run = commands.add_parser("run", help="process arrival date(s) and publish")
+    run.add_argument("--date", type=_date, required=True)
+    run.add_argument("--through", type=_date)
+    run.add_argument("--max-bad-ratio", type=_ratio, default=None)
+    run.add_argument("--run-id", help="identifier of this run (default: a random one)")
+
+    query = commands.add_parser("query", help="answer the interview questions")
+    answers = query.add_subparsers(dest="answer", required=True, parser_class=_Parser)
+    for name in ("top-shows", "genres", "co-watch", "signups"):
+        sub = answers.add_parser(name)
+        sub.add_argument("--start", type=_date, required=True)
+        sub.add_argument("--end", type=_date, required=True)
+        sub.add_argument("--format", choices=FORMATS, default="table")
+        if name == "signups":
+            sub.add_argument("--by", choices=tuple(SIGNUP_COLUMNS), default="total")
+        else:
+            sub.add_argument("--limit", type=_positive, default=10)
+        if name == "genres":
+            sub.add_argument("--region")
+    return parser
+
+
+def _require_home(settings: Settings) -> None:
+    if not settings.home.is_dir():
+        raise UsageError(f"home folder {settings.home} does not exist")
+
+
+def _generate(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.generate import generate_landing
+
+    from viewership.spark import get_spark
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    spark = get_spark(settings, app_name="viewership-generate")
+    generate_landing(
+        spark,
+        settings.landing,
+        args.start,
+        args.days,
+        args.events_per_day,
+        seed=args.seed,
+        progress=logging.getLogger("viewership.generate").info,
+    )
+    print(f"landing files for {args.days} day(s) from {args.start} under {settings.landing}")
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.run import run_date
+    from schemas.contract import DEFAULT_MAX_BAD_RATIO
+    from viewership.spark import get_spark
+
+    _require_home(settings)
+    through = args.through or args.date
+    if through < args.date:
+        raise UsageError(f"--through {through} is before --date {args.date}")
+    ratio = DEFAULT_MAX_BAD_RATIO if args.max_bad_ratio is None else args.max_bad_ratio
+    run_id = args.run_id or uuid.uuid4().hex[:8]
+    spark = get_spark(settings, app_name="viewership-run")
+    day = args.date
+    while day <= through:
+        result = run_date(spark, settings, day, run_id, ratio)
+        counts = ", ".join(
+            f"{c.feed} {c.accepted:,}/{c.lines_read:,}" for c in result.feeds.values()
+        )
+        print(f"{day}: published ({counts} accepted/read)")
+        day += timedelta(days=1)
+    return 0
+
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
+    from viewership import query
+    from viewership.output import render
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    _require_home(settings)
+    if args.answer == "top-shows":
+        rows = query.top_shows(settings, args.start, args.end, args.limit)
+    elif args.answer == "genres":
+        rows = query.genres(settings, args.start, args.end, args.region, args.limit)
+    elif args.answer == "co-watch":
+        rows = query.co_watch(settings, args.start, args.end, args.limit)
+    else:
+        rows = query.signups(settings, args.start, args.end, args.by)
+    columns = SIGNUP_COLUMNS[args.by] if args.answer == "signups" else QUERY_COLUMNS[args.answer]
+    print(render(rows, args.format, columns))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        settings = load_settings(args.home)
+        handler = {"generate": _generate, "run": _run, "query": _query}[args.command]
+        return handler(settings, args)
+    except ViewershipError as exc:
+        print(f"viewership: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("viewership: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an engine failure: one line here, the trace in the log folder
+        trace = _save_trace()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"viewership: error: {first[:300]} (details: {trace})", file=sys.stderr)
+        return 1
+
+
+def _save_trace() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="viewership-error-", suffix=".log", delete=False
+    ) as handle:
+        traceback.print_exc(file=handle)
+        return handle.name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""One configuration object for every entry point; profiles differ only in these values.
+
+The profile is chosen in one place (``VIEWERSHIP_PROFILE``): ``local`` is the embedded default
+(Spark ``local[*]``, an Iceberg JDBC catalog on a SQLite file shared with PyIceberg, the
+warehouse on the local disk); ``cluster`` points the same code at a Spark master, an Iceberg
+REST catalog and an S3 warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from viewership.errors import SetupError, UsageError
+
+CATALOG = "lake"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOME = REPO_ROOT / ".home"
+DEFAULT_JAR_CACHE = Path.home() / ".cache" / "viewership" / "jars"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data lives and how Spark and the Iceberg catalog are reached."""
+
+    home: Path
+    profile: str = "local"
+    spark_master: str = "local[*]"
+    catalog_uri: str = ""
+    warehouse: str = ""
+    s3_endpoint: str | None = None
+    jar_cache: Path = DEFAULT_JAR_CACHE
+    shuffle_partitions: int = 8
+    driver_memory: str = "4g"
+    extra_spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.home / "locks"
+
+    def jar_paths(self) -> list[Path]:
+        """The cached runtime jars; a clear error names the set-up step when one is missing."""
+        paths = [self.jar_cache / jar_file_name(c) for c in jar_coordinates()]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise SetupError(
+                f"missing runtime jar(s) {', '.join(missing)} in {self.jar_cache}; "
+                "run scripts/setup.sh (or make demo) to fetch them"
+            )
+        return paths
+
+    def spark_catalog_conf(self) -> dict[str, str]:
+        """Spark properties that mount the Iceberg catalog as ``lake``."""
+        prefix = f"spark.sql.catalog.{CATALOG}"
+        conf = {
+            prefix: "org.apache.iceberg.spark.SparkCatalog",
+            f"{prefix}.warehouse": self.warehouse,
+            f"{prefix}.uri": self.catalog_uri,
+            # PyIceberg commits to the same catalog: never serve a stale cached table.
+            f"{prefix}.cache-enabled": "false",
+        }
+        if self.profile == "local":
+            conf[f"{prefix}.type"] = "jdbc"
+        else:
+            conf[f"{prefix}.type"] = "rest"
+            conf[f"{prefix}.io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
+            if self.s3_endpoint:
+                conf[f"{prefix}.s3.endpoint"] = self.s3_endpoint
+                conf[f"{prefix}.s3.path-style-access"] = "true"
+        return conf
+
+    def pyiceberg_catalog_props(self) -> dict[str, str]:
+        """PyIceberg properties for the same catalog the Spark session mounts."""
+        if self.profile == "local":
+            sqlite_path = self.catalog_uri.removeprefix("jdbc:sqlite:")
+            return {"type": "sql", "uri": f"sqlite:///{sqlite_path}", "warehouse": self.warehouse}
+        props = {"type": "rest", "uri": self.catalog_uri, "warehouse": self.warehouse}
+        if self.s3_endpoint:
+            props |= {"s3.endpoint": self.s3_endpoint, "s3.path-style-access": "true"}
+        return props
+
+
+def jar_coordinates() -> list[str]:
+    """Maven coordinates from the package's jars.txt, the single list of JVM dependencies."""
+    text = resources.files("viewership").joinpath("jars.txt").read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def jar_file_name(coordinate: str) -> str:
+    """The file name Maven gives a ``group:artifact:version`` jar."""
+    _, artifact, version = coordinate.split(":")
+    return f"{artifact}-{version}.jar"
+
+
+def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from arguments and the environment: the one switch between profiles."""
+    env = os.environ if env is None else env
+    home_path = Path(home or env.get("VIEWERSHIP_HOME") or DEFAULT_HOME).expanduser().resolve()
+    profile = env.get("VIEWERSHIP_PROFILE", "local")
+    common = {
+        "home": home_path,
+        "profile": profile,
+        "jar_cache": Path(env.get("VIEWERSHIP_JAR_CACHE", DEFAULT_JAR_CACHE)).expanduser(),
+        "shuffle_partitions": int(env.get("VIEWERSHIP_SHUFFLE_PARTITIONS", "8")),
+        "driver_memory": env.get("VIEWERSHIP_DRIVER_MEMORY", "4g"),
+    }
+    if profile == "local":
+        return Settings(
+            **common,
+            spark_master=env.get("VIEWERSHIP_SPARK_MASTER", "local[*]"),
+            catalog_uri=f"jdbc:sqlite:{home_path / 'catalog.db'}",
+            warehouse=(home_path / "warehouse").as_uri(),
+        )
+    if profile == "cluster":
+        required = ["VIEWERSHIP_SPARK_MASTER", "VIEWERSHIP_CATALOG_URI", "VIEWERSHIP_WAREHOUSE"]
+        missing = [name for name in required if not env.get(name)]
+        if missing:
+            raise UsageError(f"profile 'cluster' needs {', '.join(missing)} in the environment")
+        return Settings(
+            **common,
+            spark_master=env["VIEWERSHIP_SPARK_MASTER"],
+            catalog_uri=env["VIEWERSHIP_CATALOG_URI"],
+            warehouse=env["VIEWERSHIP_WAREHOUSE"],
+            s3_endpoint=env.get("VIEWERSHIP_S3_ENDPOINT"),
+        )
+    raise UsageError(f"unknown profile {profile!r} (VIEWERSHIP_PROFILE must be local or cluster)")

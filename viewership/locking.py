@@ -1,0 +1,61 @@
+"""File locks: one run per date at a time, and serialised catalog commits in the embedded profile.
+
+A SQLite-backed Iceberg catalog fails concurrent commits with SQLITE_BUSY, which Iceberg does
+not retry, so embedded runs take the commit lock for their whole write-audit-publish cycle.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from viewership.config import Settings
+from viewership.errors import ViewershipError
+
+
+class RunInProgress(ViewershipError):
+    """Another process is running the same date."""
+
+
+@contextmanager
+def _flock(path: Path, blocking: bool) -> Iterator[bool]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, flags)
+        except BlockingIOError:
+            yield False
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def date_lock(settings: Settings, logical_date: date) -> Iterator[None]:
+    """Refuse a second run of a date while one is in flight, rather than racing it."""
+    path = settings.lock_dir / f"run-{logical_date.isoformat()}.lock"
+    with _flock(path, blocking=False) as acquired:
+        if not acquired:
+            raise RunInProgress(f"a run for {logical_date} is already in progress; not racing it")
+        yield
+
+
+@contextmanager
+def commit_lock(settings: Settings) -> Iterator[None]:
+    """Serialise catalog commits in the embedded profile; a no-op for the REST catalog."""
+    if settings.profile != "local":
+        yield
+        return
+    with _flock(settings.lock_dir / "catalog-commits.lock", blocking=True):
+        yield

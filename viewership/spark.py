@@ -1,0 +1,60 @@
+"""The one SparkSession factory: every job, test and DAG task gets its session here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib import resources
+
+from pyspark.sql import SparkSession
+
+from viewership.config import Settings
+from viewership.errors import SetupError
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark property the pipeline relies on, spark-defaults style, from the settings."""
+    conf = {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.defaultCatalog": "lake",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.ui.enabled": os.environ.get("VIEWERSHIP_SPARK_UI", "false"),
+        "spark.ui.showConsoleProgress": "false",
+        # Arrow moves batches between the JVM and the Python validator without pickling.
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
+        "spark.jars": ",".join(str(p) for p in settings.jar_paths()),
+        # Python workers must import this project: run them on the driver's interpreter.
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config()}",
+    }
+    conf.update(settings.spark_catalog_conf())
+    conf.update(settings.extra_spark_conf)
+    return conf
+
+
+def _log4j_config() -> str:
+    return str(resources.files("viewership").joinpath("log4j2.properties"))
+
+
+def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
+    """Return the process's SparkSession, creating it from the settings on first use."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise SetupError("Java 17 or newer is required to run Spark; install it and retry")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # SparkContext picks the worker interpreter from this variable, not from the conf.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
