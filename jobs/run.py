@@ -21,7 +21,6 @@ from jobs.wap import branch_name, publish, staging
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
 from schemas.regions import country_regions
-from viewership.catalog import load_catalog
 from viewership.config import Settings
 from viewership.errors import PublicationRefused
 from viewership.locking import commit_lock, date_lock
@@ -336,5 +335,5 @@ def run_date(
 ) -> RunResult:
     """Run one arrival date end to end, holding the date's and the catalog's locks."""
     with date_lock(settings, logical_date), commit_lock(settings):
-        T.ensure_tables(load_catalog(settings))
+        T.ensure_tables(spark)
         return DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()

@@ -1,14 +1,13 @@
 """Every Iceberg table, defined once as code: field ids, required flags, partitions, sort order.
 
 Jobs name tables only through the constants here; ``ensure_tables`` creates what is missing
-(idempotently) through PyIceberg, which shares the catalog with the Spark session.
+(idempotently) through Spark; PyIceberg reads the same catalog for queries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyiceberg.catalog import Catalog
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
@@ -18,6 +17,7 @@ from pyiceberg.types import (
     BooleanType,
     DateType,
     DoubleType,
+    IcebergType,
     IntegerType,
     ListType,
     LongType,
@@ -25,6 +25,7 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+from pyspark.sql import SparkSession
 
 # Write-Audit-Publish: with write.wap.enabled a session's spark.wap.branch stages writes on a
 # branch; without it Iceberg silently writes to main.
@@ -129,7 +130,7 @@ VIEWING_EVENTS = TableDef(
     ),
     # Hidden partitioning: readers filter on event_ts and region, never on a derived column.
     partition_spec=PartitionSpec(
-        PartitionField(4, 1000, DayTransform(), "event_day"), _identity(8, 1001, "region")
+        PartitionField(4, 1000, DayTransform(), "event_ts_day"), _identity(8, 1001, "region")
     ),
     sort_order=_sort(3, 2),
     properties=COMMON_PROPERTIES,
@@ -148,7 +149,7 @@ SIGNUPS = TableDef(
         _f(7, "source_file", StringType()),
         _f(8, "run_id", StringType()),
     ),
-    partition_spec=PartitionSpec(PartitionField(2, 1000, DayTransform(), "signup_day")),
+    partition_spec=PartitionSpec(PartitionField(2, 1000, DayTransform(), "signup_ts_day")),
     sort_order=_sort(1),
     properties=COMMON_PROPERTIES,
     doc="Silver: one row per account, at its earliest accepted signup.",
@@ -261,14 +262,69 @@ AUDITED_TABLES = BRONZE_TABLES + SILVER_TABLES + GOLD_TABLES
 ALL_TABLES = AUDITED_TABLES + (RUN_LOG,)
 
 
-def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = ALL_TABLES) -> None:
-    """Create the namespaces and tables that do not exist yet; leave existing ones untouched."""
+_SPARK_TYPES = {
+    "string": "STRING",
+    "long": "BIGINT",
+    "int": "INT",
+    "date": "DATE",
+    "timestamptz": "TIMESTAMP",
+    "binary": "BINARY",
+    "boolean": "BOOLEAN",
+    "double": "DOUBLE",
+}
+
+
+def _spark_type(kind: IcebergType) -> str:
+    if isinstance(kind, ListType):
+        return f"ARRAY<{_spark_type(kind.element_type)}>"
+    return _SPARK_TYPES[str(kind)]
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def create_statements(table: TableDef) -> list[str]:
+    """Spark DDL that creates the table exactly as defined (idempotent: IF NOT EXISTS)."""
+    columns = ",\n  ".join(
+        f"{f.name} {_spark_type(f.field_type)}{' NOT NULL' if f.required else ''}"
+        + (f" COMMENT '{_quote(f.doc)}'" if f.doc else "")
+        for f in table.schema.fields
+    )
+    names = {f.field_id: f.name for f in table.schema.fields}
+    partitions = ", ".join(
+        f"days({names[p.source_id]})" if isinstance(p.transform, DayTransform)
+        else names[p.source_id]
+        for p in table.partition_spec.fields
+    )  # fmt: skip
+    properties = ", ".join(f"'{k}' = '{v}'" for k, v in table.properties.items())
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {table.spark_name} (\n  {columns}\n) USING iceberg"
+        + (f" PARTITIONED BY ({partitions})" if partitions else "")
+        + f" COMMENT '{_quote(table.doc)}' TBLPROPERTIES ({properties})"
+    ]
+    if table.sort_order.fields:
+        order = ", ".join(names[f.source_id] for f in table.sort_order.fields)
+        statements.append(f"ALTER TABLE {table.spark_name} WRITE ORDERED BY {order}")
+    return statements
+
+
+def ensure_tables(spark: SparkSession, tables: tuple[TableDef, ...] = ALL_TABLES) -> None:
+    """Create the namespaces and tables that do not exist yet; leave existing ones untouched.
+
+    Creation goes through the Spark session that will write the tables: the JDBC catalog's
+    connection in the JVM would not see a table that another client created meanwhile.
+    """
+    for namespace in sorted({t.namespace for t in tables}):
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS lake.{namespace}")
+    existing = {
+        (row["namespace"], row["tableName"])
+        for namespace in {t.namespace for t in tables}
+        for row in spark.sql(f"SHOW TABLES IN lake.{namespace}").collect()
+    }
     for table in tables:
-        catalog.create_namespace_if_not_exists(table.namespace)
-        catalog.create_table_if_not_exists(
-            table.identifier,
-            schema=table.schema,
-            partition_spec=table.partition_spec,
-            sort_order=table.sort_order,
-            properties=table.properties,
-        )
+        namespace, name = table.identifier.split(".")
+        if (namespace, name) in existing:
+            continue
+        for statement in create_statements(table):
+            spark.sql(statement)

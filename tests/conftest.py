@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from viewership.catalog import load_catalog
 from viewership.config import Settings, load_settings
 from viewership.spark import get_spark
 
@@ -32,10 +31,10 @@ def spark(settings: Settings) -> Iterator[SparkSession]:
 @pytest.fixture()
 def lakehouse(settings: Settings, spark: SparkSession) -> Iterator[Settings]:
     """An empty landing zone and catalog for one test (the Spark session is shared)."""
-    catalog = load_catalog(settings)
-    for namespace in catalog.list_namespaces():
-        for identifier in catalog.list_tables(namespace):
-            catalog.purge_table(identifier)
+    # Dropped through Spark: the session's JDBC catalog connection would not see other clients.
+    for namespace in [r[0] for r in spark.sql("SHOW NAMESPACES IN lake").collect()]:
+        for table in spark.sql(f"SHOW TABLES IN lake.{namespace}").collect():
+            spark.sql(f"DROP TABLE lake.{namespace}.{table['tableName']} PURGE")
     shutil.rmtree(settings.landing, ignore_errors=True)
     settings.landing.mkdir(parents=True)
     yield settings

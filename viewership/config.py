@@ -9,7 +9,9 @@ REST catalog and an S3 warehouse.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -68,6 +70,8 @@ class Settings:
         }
         if self.profile == "local":
             conf[f"{prefix}.type"] = "jdbc"
+            # Wait for the other process's commit rather than failing with SQLITE_BUSY at once.
+            conf[f"{prefix}.jdbc.busy_timeout"] = "60000"
         else:
             conf[f"{prefix}.type"] = "rest"
             conf[f"{prefix}.io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
@@ -85,6 +89,16 @@ class Settings:
         if self.s3_endpoint:
             props |= {"s3.endpoint": self.s3_endpoint, "s3.path-style-access": "true"}
         return props
+
+
+def prepare_sqlite_catalog(settings: Settings) -> None:
+    """Put the embedded catalog's SQLite file in WAL mode: readers then never block a commit."""
+    if settings.profile != "local":
+        return
+    path = Path(settings.catalog_uri.removeprefix("jdbc:sqlite:"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=60)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def jar_coordinates() -> list[str]:

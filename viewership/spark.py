@@ -9,7 +9,7 @@ from importlib import resources
 
 from pyspark.sql import SparkSession
 
-from viewership.config import Settings
+from viewership.config import Settings, prepare_sqlite_catalog
 from viewership.errors import SetupError
 
 
@@ -49,6 +49,7 @@ def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
         return active
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise SetupError("Java 17 or newer is required to run Spark; install it and retry")
+    prepare_sqlite_catalog(settings)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # SparkContext picks the worker interpreter from this variable, not from the conf.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

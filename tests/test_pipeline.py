@@ -1,0 +1,290 @@
+"""The run job against real Iceberg tables: dedup, late data, quarantine, reruns, refusal."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from jobs.run import RunResult, run_date
+from schemas import tables as T
+from tests.landing_kit import catalog, ev, signup, write_lines
+from viewership.catalog import load_catalog
+from viewership.config import Settings
+from viewership.errors import LandingError, PublicationRefused
+
+D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
+
+
+def run(spark: SparkSession, settings: Settings, day: date, ratio: float = 0.05) -> RunResult:
+    return run_date(spark, settings, day, run_id=f"t{day:%d}", max_bad_ratio=ratio)
+
+
+def rows(spark: SparkSession, table: T.TableDef, *columns: str) -> list[tuple[object, ...]]:
+    return sorted(tuple(r) for r in spark.table(table.spark_name).select(*columns).collect())
+
+
+def main_snapshots(settings: Settings) -> dict[str, int | None]:
+    catalog_ = load_catalog(settings)
+    out = {}
+    for table in T.AUDITED_TABLES:
+        snapshot = catalog_.load_table(table.identifier).current_snapshot()
+        out[table.identifier] = snapshot.snapshot_id if snapshot else None
+    return out
+
+
+def test_duplicates_collapse_within_a_file_across_files_and_across_days(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given an event repeated in one file, in a gzip file of the same day, and on the next day
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    e1 = ev("e1", "u1", "s1", "2026-11-01T10:00:00Z", 100)
+    write_lines(
+        landing, "viewing_events", D1, [e1, e1, ev("e2", "u1", "s2", "2026-11-01T11:00:00Z", 50)]
+    )
+    write_lines(landing, "viewing_events", D1, [e1], name="part-1.jsonl.gz")
+    write_lines(
+        landing, "viewing_events", D2, [e1, ev("e3", "u2", "s1", "2026-11-02T09:00:00Z", 10)]
+    )
+    # When both days run
+    first, second = run(spark, lakehouse, D1), run(spark, lakehouse, D2)
+    # Then each event is stored once, and the counts reconcile
+    assert rows(spark, T.VIEWING_EVENTS, "event_id", "arrival_date") == [
+        ("e1", D1),
+        ("e2", D1),
+        ("e3", D2),
+    ]
+    ev1, ev2 = first.feeds["viewing_events"], second.feeds["viewing_events"]
+    assert (ev1.lines_read, ev1.accepted, ev1.duplicates, ev1.quarantined) == (4, 2, 2, 0)
+    assert (ev2.lines_read, ev2.accepted, ev2.duplicates, ev2.quarantined) == (2, 1, 1, 0)
+    # and the run log says so
+    assert rows(
+        spark,
+        T.RUN_LOG,
+        "logical_date",
+        "feed",
+        "status",
+        "lines_read",
+        "accepted",
+        "duplicates",
+        "quarantined",
+        "reconciled",
+    ) == [
+        (D1, "catalog", "published", 3, 3, 0, 0, True),
+        (D1, "signups", "published", 0, 0, 0, 0, True),
+        (D1, "viewing_events", "published", 4, 2, 2, 0, True),
+        (D2, "catalog", "published", 0, 0, 0, 0, True),
+        (D2, "signups", "published", 0, 0, 0, 0, True),
+        (D2, "viewing_events", "published", 2, 1, 1, 0, True),
+    ]
+
+
+def test_quarantine_keeps_bad_lines_byte_for_byte_with_reasons(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    bad = [b"\xff\xfe not utf-8", b'{"event_id": "x", "watch_seconds": "120"}', b"[1]"]
+    good = [ev(f"e{i}", "u1", "s1", "2026-11-01T10:00:00Z", 60) for i in range(60)]
+    path = write_lines(landing, "viewing_events", D1, [*good, *bad])
+    run(spark, lakehouse, D1)
+    quarantined = rows(
+        spark, T.QUARANTINE, "feed", "source_file", "line_number", "raw_line", "reason"
+    )
+    assert quarantined == [
+        (
+            "viewing_events",
+            "viewing_events/dt=2026-11-01/part-0.jsonl",
+            61,
+            bytearray(bad[0]),
+            "invalid_utf8",
+        ),
+        (
+            "viewing_events",
+            "viewing_events/dt=2026-11-01/part-0.jsonl",
+            62,
+            bytearray(bad[1]),
+            "missing_field",
+        ),
+        (
+            "viewing_events",
+            "viewing_events/dt=2026-11-01/part-0.jsonl",
+            63,
+            bytearray(bad[2]),
+            "not_an_object",
+        ),
+    ]
+    raw = rows(spark, T.VIEWING_EVENTS_RAW, "line_number", "raw_line")
+    assert [bytes(line) for _, line in raw] == path.read_bytes().splitlines()
+
+
+def test_unknown_show_is_judged_by_the_catalog_in_effect(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given s4 appears only in the snapshot of D2
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    s4 = {
+        "show_id": "s4",
+        "title": "Delta",
+        "genres": ["drama"],
+        "type": "film",
+        "release_year": 2026,
+    }
+    from tests.landing_kit import SHOWS
+
+    catalog(landing, D2, [*SHOWS, s4])
+    good = [ev(f"g{i}", "u1", "s1", "2026-11-01T10:00:00Z", 60) for i in range(40)]
+    write_lines(
+        landing, "viewing_events", D1, [*good, ev("a", "u1", "s4", "2026-11-01T10:00:00Z", 300)]
+    )
+    write_lines(landing, "viewing_events", D3, [ev("b", "u1", "s4", "2026-11-01T10:00:00Z", 300)])
+    run(spark, lakehouse, D1)
+    run(spark, lakehouse, D3)  # no catalog folder on D3: the D2 snapshot is in effect
+    assert rows(spark, T.QUARANTINE, "feed", "reason", "field") == [
+        ("viewing_events", "unknown_show", "show_id")
+    ]
+    assert ("b", "s4") in rows(spark, T.VIEWING_EVENTS, "event_id", "show_id")
+
+
+def test_a_missing_catalog_is_an_error_and_a_missing_feed_is_zero_rows(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    write_lines(
+        lakehouse.landing, "viewing_events", D1, [ev("e", "u", "s1", "2026-11-01T10:00:00Z", 1)]
+    )
+    with pytest.raises(LandingError, match="no catalog snapshot"):
+        run(spark, lakehouse, D1)
+    catalog(lakehouse.landing, D1)
+    result = run(spark, lakehouse, D1)
+    assert result.feeds["signups"].lines_read == 0 and result.published
+
+
+def test_late_event_corrects_its_day_and_leaves_other_days_untouched(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(landing, "viewing_events", D1, [ev("a", "u1", "s1", "2026-11-01T10:00:00Z", 100)])
+    write_lines(landing, "viewing_events", D2, [ev("b", "u2", "s1", "2026-11-02T10:00:00Z", 500)])
+    run(spark, lakehouse, D1)
+    run(spark, lakehouse, D2)
+    files_d2_before = _gold_files(spark, D2)
+    # When a late event for D1 arrives on D3
+    write_lines(landing, "viewing_events", D3, [ev("c", "u1", "s1", "2026-11-01T22:00:00Z", 30)])
+    result = run(spark, lakehouse, D3)
+    # Then only D1 is recomputed: u1 now qualifies there (100 + 30 >= 120)
+    assert result.event_dates == [D1]
+    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds") == [
+        (D1, "s1", 1, 130),
+        (D2, "s1", 1, 500),
+    ]
+    # and D2's gold files are the very same files (nothing rewrote them)
+    assert _gold_files(spark, D2) == files_d2_before
+
+
+def _gold_files(spark: SparkSession, day: date) -> set[str]:
+    files = spark.sql(
+        f"SELECT file_path FROM {T.USER_SHOW_DAILY.spark_name}.files "
+        f"WHERE partition.event_date = DATE'{day}'"
+    ).collect()
+    assert files, "expected data files for the day"
+    return {r[0] for r in files}
+
+
+def test_rerunning_a_day_changes_nothing(spark: SparkSession, lakehouse: Settings) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(
+        landing,
+        "viewing_events",
+        D1,
+        [
+            ev("a", "u1", "s1", "2026-11-01T10:00:00Z", 200),
+            ev("b", "u2", "s2", "2026-10-30T10:00:00Z", 300),
+        ],
+    )
+    write_lines(landing, "signups", D1, [signup("u1", "2026-11-01T01:00:00Z")])
+    run(spark, lakehouse, D1)
+    before = {t.identifier: rows(spark, t, *_data_columns(t)) for t in T.AUDITED_TABLES}
+    run(spark, lakehouse, D1)
+    after = {t.identifier: rows(spark, t, *_data_columns(t)) for t in T.AUDITED_TABLES}
+    assert after == before
+    assert before["gold.user_show_daily"] == [
+        (date(2026, 10, 30), "u2", "s2", "UCAN", 300, True, True),
+        (D1, "u1", "s1", "UCAN", 200, True, True),
+    ]
+
+
+def _data_columns(table: T.TableDef) -> list[str]:
+    return [f.name for f in table.schema.fields if f.name != "run_id"]
+
+
+def test_signups_keep_the_earliest_per_user_even_when_it_arrives_late(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(
+        landing,
+        "signups",
+        D1,
+        [
+            signup("u1", "2026-11-01T05:00:00Z", plan="Premium"),
+            signup("u1", "2026-11-01T06:00:00Z"),
+        ],
+    )
+    write_lines(landing, "signups", D2, [signup("u1", "2026-10-31T23:00:00Z", "mx", "basic")])
+    first, second = run(spark, lakehouse, D1), run(spark, lakehouse, D2)
+    assert (first.feeds["signups"].accepted, first.feeds["signups"].duplicates) == (1, 1)
+    assert second.signup_dates == [date(2026, 10, 31), D1]
+    assert rows(spark, T.SIGNUPS, "user_id", "plan", "region") == [("u1", "basic", "LATAM")]
+    assert rows(spark, T.SIGNUPS_DAILY, "signup_date", "region", "plan", "new_users") == [
+        (date(2026, 10, 31), "LATAM", "basic", 1)
+    ]
+
+
+def test_too_many_bad_lines_publish_nothing(spark: SparkSession, lakehouse: Settings) -> None:
+    # Given a published day
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(landing, "viewing_events", D1, [ev("a", "u1", "s1", "2026-11-01T10:00:00Z", 200)])
+    run(spark, lakehouse, D1)
+    before = main_snapshots(lakehouse)
+    # When the next day has 1 bad line in 10 (10% > 5%)
+    lines = [ev(f"b{i}", "u1", "s1", "2026-11-02T10:00:00Z", 200) for i in range(9)]
+    write_lines(landing, "viewing_events", D2, [*lines, "oops"])
+    with pytest.raises(PublicationRefused, match=r"viewing_events: 10.0% of lines quarantined"):
+        run(spark, lakehouse, D2)
+    # Then every published table is exactly as it was, and the refusal is logged
+    assert main_snapshots(lakehouse) == before
+    assert rows(spark, T.RUN_LOG, "logical_date", "feed", "status")[-3:] == [
+        (D2, "catalog", "refused"),
+        (D2, "signups", "refused"),
+        (D2, "viewing_events", "refused"),
+    ]
+    # and a higher threshold lets the same day through
+    assert run(spark, lakehouse, D2, ratio=0.2).published
+
+
+def test_staged_writes_stay_off_main_until_published(
+    spark: SparkSession, lakehouse: Settings, tmp_path: Path
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(landing, "viewing_events", D1, ["bad"] * 3)
+    with pytest.raises(PublicationRefused):
+        run(spark, lakehouse, D1)
+    # PyIceberg readers of main see nothing; the audit branch holds the staged rows
+    table = load_catalog(lakehouse).load_table(T.QUARANTINE.identifier)
+    assert table.scan().to_arrow().num_rows == 0
+    assert "audit_20261101_t01" in table.metadata.refs
+    assert (
+        table.scan(snapshot_id=table.metadata.refs["audit_20261101_t01"].snapshot_id)
+        .to_arrow()
+        .num_rows
+        == 3
+    )
