@@ -14,6 +14,8 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from data_quality import reconciliation
+from data_quality.reconciliation import FeedCounts
 from jobs import gold, ingest, silver
 from jobs.landing import catalog_in_effect, feed_files
 from jobs.validate import Context, validated
@@ -26,25 +28,6 @@ from viewership.errors import PublicationRefused
 from viewership.locking import commit_lock, date_lock
 
 log = logging.getLogger("viewership.run")
-
-
-@dataclass
-class FeedCounts:
-    """Reconciliation of one feed in one run: read = accepted + duplicates + quarantined."""
-
-    feed: str
-    lines_read: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-
-    @property
-    def reconciled(self) -> bool:
-        return self.lines_read == self.accepted + self.duplicates + self.quarantined
-
-    @property
-    def bad_ratio(self) -> float:
-        return self.quarantined / self.lines_read if self.lines_read else 0.0
 
 
 @dataclass
@@ -260,17 +243,7 @@ class DailyRun:
 
     def audit(self) -> list[str]:
         """Checks that decide publication: reconciliation and the bad-record threshold."""
-        problems = []
-        for counts in self.result.feeds.values():
-            if not counts.reconciled:
-                problems.append(f"{counts.feed}: lines read do not reconcile")
-            if counts.bad_ratio > self.max_bad_ratio:
-                problems.append(
-                    f"{counts.feed}: {counts.bad_ratio:.1%} of lines quarantined "
-                    f"({counts.quarantined:,} of {counts.lines_read:,}), "
-                    f"above the {self.max_bad_ratio:.1%} threshold"
-                )
-        return problems
+        return reconciliation.problems(self.result.feeds.values(), self.max_bad_ratio)
 
     def record(self, status: str, message: str | None) -> None:
         """Append the run's per-feed counts and outcome to the run log (on main)."""

@@ -178,9 +178,20 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_progress_to_stderr() -> None:
+    """Progress lines of our own jobs go to stderr; other libraries' chatter stays quiet."""
+    logger = logging.getLogger("viewership")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_progress_to_stderr()
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(args.home)

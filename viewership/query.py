@@ -185,8 +185,8 @@ class _Reader:
 def _run(
     sql_file: str, tables: dict[str, pa.Table], params: dict[str, object]
 ) -> list[dict[str, Any]]:
-    """Run one SQL file over the Arrow tables on a fresh in-memory DuckDB using every core."""
-    con = duckdb.connect(":memory:", config={"threads": _cores()})
+    """Run one SQL file over the Arrow tables on a fresh in-memory DuckDB."""
+    con = connect()
     try:
         for name, table in tables.items():
             con.register(name, table)
@@ -195,6 +195,14 @@ def _run(
         return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
     finally:
         con.close()
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB on every core, silent: its progress bar goes to standard output."""
+    # A query slower than 2 s would otherwise draw a bar on stdout and break --format json.
+    con = duckdb.connect(":memory:", config={"threads": _cores()})
+    con.execute("SET enable_progress_bar = false")  # a session option, not a config one
+    return con
 
 
 def _cores() -> int:

@@ -31,16 +31,13 @@ genre_seconds AS (
     JOIN show_genres AS g ON g.show_id = s.show_id
     GROUP BY s.region, g.genre
 ),
-show_viewers AS (
-    SELECT DISTINCT region, show_id, user_id
-    FROM regional
-    WHERE qualified_in_region
-),
 genre_viewers AS (
-    SELECT v.region, g.genre, count(DISTINCT v.user_id) AS viewers
-    FROM show_viewers AS v
-    JOIN show_genres AS g ON g.show_id = v.show_id
-    GROUP BY v.region, g.genre
+    -- One distinct count after the join: measured cheaper than de-duplicating first.
+    SELECT f.region, g.genre, count(DISTINCT f.user_id) AS viewers
+    FROM regional AS f
+    JOIN show_genres AS g ON g.show_id = f.show_id
+    WHERE f.qualified_in_region
+    GROUP BY f.region, g.genre
 ),
 ranked AS (
     SELECT

@@ -1,0 +1,1 @@
+"""Data-quality checks that decide whether a run may publish."""
