@@ -31,7 +31,8 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
          "device": "tv", "country": "US"},
     ],
     "signups": [
-        {"user_id": "u", "signup_ts": "2026-11-10T10:00:00+01:00", "country": "BR", "plan": "Basic"},
+        {"user_id": "u", "signup_ts": "2026-11-10T10:00:00+01:00", "country": "BR",
+         "plan": "Basic"},
         {"user_id": "u", "signup_ts": "2026-11-10T10:00:00Z", "country": "BR", "plan": "free"},
         {"user_id": 7, "signup_ts": "2026-11-10T10:00:00Z", "country": "BR", "plan": "basic"},
     ],

@@ -117,7 +117,6 @@ def _require_home(settings: Settings) -> None:
 
 def _generate(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.generate import generate_landing
-
     from viewership.spark import get_spark
 
     settings.home.mkdir(parents=True, exist_ok=True)
