@@ -15,7 +15,8 @@ import math
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from functools import cache, reduce
@@ -106,6 +107,7 @@ LINES_PER_FILE = 250_000
 MAX_FILES = 4
 ID_PERMUTE = 2_654_435_761  # odd, so n -> n * ID_PERMUTE mod 2**32 is a bijection
 UNIFORM_BITS = 2**53
+JIT_METHOD_LIMIT = 8_000  # HotSpot does not compile methods larger than this (bytes)
 _SEPARATOR = "\x1f"  # joins literal arrays; no value contains it
 
 # Rule-breaking lines, dealt round-robin: every kind the contract names, per feed.
@@ -972,6 +974,48 @@ def _publish(stage: Path, landing: Path, feed: str, day: date) -> None:
         staged.rename(final)
 
 
+@contextmanager
+def _jit_sized_codegen(spark: SparkSession) -> Iterator[None]:
+    """Keep generated methods small enough for the JVM to JIT-compile, for this call only.
+
+    The line expressions are large; fused into one whole-stage method the JVM refuses to
+    compile it (over 8000 bytes) and interprets it, an order of magnitude slower.
+    """
+    key = "spark.sql.codegen.hugeMethodLimit"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(JIT_METHOD_LIMIT))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
+def _generate_day(
+    spark: SparkSession, plan: _Plan, index: int, landing: Path, work: Path
+) -> list[FeedDay]:
+    """Write one arrival day of every feed into the stage, then swap it into the landing zone."""
+    day = plan.start + timedelta(days=index)
+    stage = work / f"stage-{index}"
+    files, events, signups = day_files(spark, plan, index)
+    for gz in (True, False):
+        group = [f for f in files if f.gzip is gz]
+        _write(group, work / f"spark-{index}-{'gz' if gz else 'plain'}", stage, day)
+    written = []
+    for feed, layout in (("viewing_events", events), ("signups", signups)):
+        _publish(stage, landing, feed, day)
+        repeats = layout.repeats + layout.carried
+        written.append(FeedDay(feed, day, layout.total, layout.files, repeats, layout.rejects))
+    if snapshot_day(plan.start, day) == day:
+        shows = catalog_snapshot(plan.seed, day)
+        folder = feed_dir(stage, "catalog", day)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = "".join(show.line() + "\n" for show in shows)
+        (folder / "part-00000.jsonl").write_text(text, encoding="utf-8")
+        _publish(stage, landing, "catalog", day)
+        written.append(FeedDay("catalog", day, len(shows), 1))
+    return written
+
+
 def generate_landing(
     spark: SparkSession,
     landing: Path,
@@ -994,30 +1038,16 @@ def generate_landing(
     work = Path(tempfile.mkdtemp(prefix=".generate-", dir=landing))
     summary: list[FeedDay] = []
     try:
-        for index in range(days):
-            day = start + timedelta(days=index)
-            stage = work / f"stage-{index}"
-            files, events, signups = day_files(spark, plan, index)
-            for gz in (True, False):
-                group = [f for f in files if f.gzip is gz]
-                _write(group, work / f"spark-{index}-{'gz' if gz else 'plain'}", stage, day)
-            for feed, layout in (("viewing_events", events), ("signups", signups)):
-                _publish(stage, landing, feed, day)
-                repeats = layout.repeats + layout.carried
-                entry = FeedDay(feed, day, layout.total, layout.files, repeats, layout.rejects)
-                summary.append(entry)
-                if progress:
-                    progress(f"{day} {feed}: {entry.lines:,} lines in {entry.files} files")
-            if snapshot_day(start, day) == day:
-                shows = catalog_snapshot(seed, day)
-                folder = feed_dir(stage, "catalog", day)
-                folder.mkdir(parents=True, exist_ok=True)
-                text = "".join(show.line() + "\n" for show in shows)
-                (folder / "part-00000.jsonl").write_text(text, encoding="utf-8")
-                _publish(stage, landing, "catalog", day)
-                summary.append(FeedDay("catalog", day, len(shows), 1))
-                if progress:
-                    progress(f"{day} catalog: {len(shows):,} shows in 1 file (full snapshot)")
+        with _jit_sized_codegen(spark):
+            for index in range(days):
+                for entry in _generate_day(spark, plan, index, landing, work):
+                    summary.append(entry)
+                    if progress:
+                        what = "shows (full snapshot)" if entry.feed == "catalog" else "lines"
+                        progress(
+                            f"{entry.day} {entry.feed}: {entry.lines:,} {what} "
+                            f"in {entry.files} file{'s' if entry.files != 1 else ''}"
+                        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return GenerateSummary(tuple(summary))
