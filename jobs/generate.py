@@ -10,6 +10,7 @@ shows) is built in Python.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import random
@@ -521,9 +522,15 @@ def _clock(seconds: Column) -> Column:
 
 
 def line_numbers(
-    spark: SparkSession, layout: Layout, file_index: int, day_number: int, rankings: Rankings
+    spark: SparkSession, layout: Layout, day_number: int, rankings: Rankings
 ) -> DataFrame:
-    """One file's line numbers (every ``files``-th) as one partition, with the day's numbers."""
+    """A feed-day's line numbers, one Spark partition per file, with the day's numbers.
+
+    File ``j`` holds every ``files``-th line from ``j``. ``spark.range`` cuts ``per * files``
+    ids into ``files`` slices of exactly ``per`` ids; the few ids past the end are dropped.
+    """
+    files = layout.files
+    per = -(-layout.total // files)
     params = {
         "p_day": day_number,
         "p_records": layout.records,
@@ -536,14 +543,15 @@ def line_numbers(
         "p_bad": max(layout.bad, 1),
         "p_shows": rankings.shows,
         "p_previous_shows": rankings.previous_shows,
+        "p_ranking": rankings.current,
+        "p_previous_ranking": rankings.previous,
     }
-    text = {"p_ranking": rankings.current, "p_previous_ranking": rankings.previous}
-    numbers = spark.range(file_index, layout.total, layout.files, numPartitions=1)
+    ids = F.col("id")
+    line = F.pmod(ids, F.lit(per)) * files + F.floor(ids / per)
+    numbers = spark.range(0, per * files, 1, numPartitions=files)
     return numbers.select(
-        F.col("id").alias("line"),
-        *(F.lit(v).alias(k) for k, v in params.items()),
-        *(F.lit(v).alias(k) for k, v in text.items()),
-    )
+        line.alias("line"), *(F.lit(v).alias(k) for k, v in params.items())
+    ).where(F.col("line") < layout.total)
 
 
 def source_stages(seed: int) -> Stages:
@@ -878,7 +886,6 @@ class _File:
     feed: str
     name: str
     gzip: bool
-    frame: DataFrame
 
 
 @dataclass(frozen=True)
@@ -925,43 +932,58 @@ def _gzip_files(files: int, share: float, rotate: int) -> set[int]:
     return {j for j in range(files) if (j + rotate) % files < count}
 
 
-def day_files(spark: SparkSession, plan: _Plan, index: int) -> tuple[list[_File], Layout, Layout]:
-    """The files of both line feeds for day ``index`` of the call, and their layouts."""
+def day_lines(
+    spark: SparkSession, plan: _Plan, index: int
+) -> tuple[DataFrame | None, list[_File], Layout, Layout]:
+    """Day ``index`` of the call: every line of both line feeds, one partition per file.
+
+    Returns the DataFrame (None when there are no lines), the files in partition order,
+    and the two feeds' layouts.
+    """
     day = plan.start + timedelta(days=index)
     day_number = (day - EPOCH).days
     rankings = plan.rankings(day, first=index == 0)
     events = event_layout(plan.events_per_day, plan.mix, carry=index > 0)
     signups = signup_layout(plan.signups_per_day, plan.mix)
-    files = []
+    frames, files = [], []
     for feed, layout, stages in (
         ("viewing_events", events, plan.viewing),
         ("signups", signups, plan.signups),
     ):
+        if not layout.total:
+            continue
         rotate = day_number + (0 if feed == "viewing_events" else 1)
         gz = _gzip_files(layout.files, plan.mix.gzip_share, rotate)
+        lines = line_numbers(spark, layout, day_number, rankings)
+        frames.append(shuffled(apply_stages(lines, stages), plan.seed, feed))
         for j in range(layout.files):
-            lines = line_numbers(spark, layout, j, day_number, rankings)
-            frame = shuffled(apply_stages(lines, stages), plan.seed, feed)
             suffix = ".jsonl.gz" if j in gz else ".jsonl"
-            files.append(_File(feed, f"part-{j:05d}{suffix}", j in gz, frame))
-    return files, events, signups
+            files.append(_File(feed, f"part-{j:05d}{suffix}", j in gz))
+    frame = reduce(DataFrame.union, frames) if frames else None
+    return frame, files, events, signups
 
 
-def _write(files: list[_File], target: Path, stage: Path, day: date) -> None:
-    """Write files that share a compression in one Spark job, then move them into the stage."""
-    if not files:
-        return
-    frames = reduce(DataFrame.union, [f.frame for f in files])
-    writer = frames.write.mode("overwrite").option("maxRecordsPerFile", 0)
-    writer.option("compression", "gzip" if files[0].gzip else "none").text(target.as_uri())
-    # A union keeps its inputs' partitions in order, and a part file is named by partition.
+def _write(frame: DataFrame, files: list[_File], target: Path, stage: Path, day: date) -> None:
+    """Write a day's lines gzip-compressed in one Spark job, then stage them file by file.
+
+    A union keeps its inputs' partitions in order and a part file is named by its partition,
+    so part ``i`` is ``files[i]``; the plain files are decompressed on the way (cheaper than
+    a second Spark job).
+    """
+    frame.write.mode("overwrite").option("maxRecordsPerFile", 0).option("compression", "gzip").text(
+        target.as_uri()
+    )
     parts = sorted(target.glob("part-*"), key=lambda p: int(p.name.split("-")[1]))
     if len(parts) != len(files):
         raise RuntimeError(f"expected {len(files)} part files in {target}, found {len(parts)}")
     for part, file in zip(parts, files, strict=True):
         folder = feed_dir(stage, file.feed, day)
         folder.mkdir(parents=True, exist_ok=True)
-        part.rename(folder / file.name)
+        if file.gzip:
+            part.rename(folder / file.name)
+        else:
+            with gzip.open(part, "rb") as packed, (folder / file.name).open("wb") as plain:
+                shutil.copyfileobj(packed, plain, 1 << 20)
 
 
 def _publish(stage: Path, landing: Path, feed: str, day: date) -> None:
@@ -996,10 +1018,9 @@ def _generate_day(
     """Write one arrival day of every feed into the stage, then swap it into the landing zone."""
     day = plan.start + timedelta(days=index)
     stage = work / f"stage-{index}"
-    files, events, signups = day_files(spark, plan, index)
-    for gz in (True, False):
-        group = [f for f in files if f.gzip is gz]
-        _write(group, work / f"spark-{index}-{'gz' if gz else 'plain'}", stage, day)
+    frame, files, events, signups = day_lines(spark, plan, index)
+    if frame is not None:
+        _write(frame, files, work / f"spark-{index}", stage, day)
     written = []
     for feed, layout in (("viewing_events", events), ("signups", signups)):
         _publish(stage, landing, feed, day)

@@ -186,6 +186,8 @@ def _log_progress_to_stderr() -> None:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # PyIceberg notes that the JDBC catalog's tables use the v0 layout Spark created: expected.
+    logging.getLogger("pyiceberg").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
