@@ -19,7 +19,7 @@ from data_quality.reconciliation import FeedCounts
 from jobs import gold, ingest, silver
 from jobs.landing import catalog_in_effect, feed_files
 from jobs.validate import Context, validated
-from jobs.wap import branch_name, publish, staging
+from jobs.wap import branch_name, drop_branch, publish, staging
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
 from schemas.regions import country_regions
@@ -271,6 +271,7 @@ class DailyRun:
     def execute(self) -> RunResult:
         """Run the whole cycle; raise PublicationRefused (tables untouched) when checks fail."""
         try:
+            drop_branch(self.spark, T.AUDITED_TABLES, self.result.branch)
             with staging(self.spark, self.result.branch):
                 show_ids = self.stage_catalog()
                 self.stage_events(show_ids)

@@ -39,6 +39,13 @@ def branches(spark: SparkSession, table: TableDef) -> set[str]:
     return {row["name"] for row in rows}
 
 
+def drop_branch(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> None:
+    """Remove a branch wherever it exists (a rerun under the same run id starts from main)."""
+    for table in tables:
+        if branch in branches(spark, table):
+            spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
+
+
 def publish(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> list[str]:
     """Fast-forward main to the branch on each table that has it, in order; then drop it."""
     published = []
@@ -50,7 +57,5 @@ def publish(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> lis
             f"branch => 'main', to => '{branch}')"
         )
         published.append(table.identifier)
-    for table in tables:
-        if branch in branches(spark, table):
-            spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
+    drop_branch(spark, tables, branch)
     return published
