@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import NoReturn
 
@@ -46,24 +46,19 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argument type for whole numbers of at least ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+    return parse
 
 
 def _ratio(text: str) -> float:
@@ -84,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="write synthetic landing files")
     gen.add_argument("--start", type=_date, required=True)
-    gen.add_argument("--days", type=_positive, required=True)
-    gen.add_argument("--events-per-day", type=_non_negative, required=True)
+    gen.add_argument("--days", type=_whole(1), required=True)
+    gen.add_argument("--events-per-day", type=_whole(0), required=True)
     gen.add_argument("--seed", type=int, default=7)
 
     run = commands.add_parser("run", help="process arrival date(s) and publish")
@@ -104,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "signups":
             sub.add_argument("--by", choices=tuple(SIGNUP_COLUMNS), default="total")
         else:
-            sub.add_argument("--limit", type=_positive, default=10)
+            sub.add_argument("--limit", type=_whole(1), default=10)
         if name == "genres":
             sub.add_argument("--region")
     return parser
