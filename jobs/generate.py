@@ -3,9 +3,9 @@
 Every value is a pure function of (seed, day, record number) through ``xxhash64``, so the same
 arguments give byte-identical files however Spark schedules the work. A feed-day's lines are
 numbered in ranges (unique records, then retries, then bad lines) and dealt round-robin to a
-fixed number of files, one single-partition ``spark.range`` each, so every file mixes every
-kind of line and no row ever passes through the driver. Only the catalog (a few hundred
-shows) is built in Python.
+fixed number of files, each one partition of a ``spark.range``, so every file mixes every
+kind of line and no row passes through the driver; one Spark job writes several days. Only
+the catalog (a few hundred shows) is built in Python.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import random
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -107,57 +108,94 @@ ZIPF_EXPONENT = 0.9
 LINES_PER_FILE = 250_000
 MAX_FILES = 4
 ID_PERMUTE = 2_654_435_761  # odd, so n -> n * ID_PERMUTE mod 2**32 is a bijection
-UNIFORM_BITS = 2**53
+# Date texts come from a table that runs this many days before the first arrival day of a
+# call (too-old events, offsets) to this many after the last (future events, offsets).
+DATES_BEFORE = LATE_DAYS + 34
+DATES_AFTER = 5
+LINES_PER_JOB = 3_000_000  # days are batched into Spark jobs of about this many lines
 JIT_METHOD_LIMIT = 8_000  # HotSpot does not compile methods larger than this (bytes)
 _SEPARATOR = "\x1f"  # joins literal arrays; no value contains it
 
-# Rule-breaking lines, dealt round-robin: every kind the contract names, per feed.
-VIEWING_BAD_KINDS = (
-    "truncated_json",
-    "plain_text",
-    "json_array",
-    "json_string",
-    "json_number",
-    "missing_field",
-    "seconds_as_string",
-    "seconds_null",
-    "seconds_fraction",
-    "user_id_number",
-    "seconds_negative",
-    "seconds_too_big",
-    "unknown_device",
-    "unknown_country",
-    "unknown_show",
-    "ts_words",
-    "ts_without_offset",
-    "ts_number",
-    "empty_id",
-    "long_id",
-    "not_utf8",
+
+def _template(fields: dict[str, str], **changes: str | None) -> str:
+    """A JSON object with format placeholders: the good members, some replaced or dropped."""
+    members = {**fields, **changes}
+    return "{" + ",".join(f'"{k}":{v}' for k, v in members.items() if v is not None) + "}"
+
+
+def _bad_templates(fields: dict[str, str], cut_before: str, more: dict[str, str]) -> dict[str, str]:
+    """Format templates of a feed's bad lines, by kind; every kind the contract names."""
+    good = _template(fields)
+    return {
+        "truncated_json": good[: good.index(f',"{cut_before}"')],
+        "plain_text": "ERROR 502 Bad Gateway",
+        "html_page": "<html><body>Service Unavailable</body></html>",
+        "csv_header": ",".join(fields),
+        "json_array": "[1,2]",
+        "json_string": '"str"',
+        "json_number": "42",
+        **{f"missing_{name}": _template(fields, **{name: None}) for name in fields},
+        **more,
+        "not_utf8": "",  # built apart: Java's formatter would replace the invalid byte
+    }
+
+
+# Format arguments: %1$s.. are the good values, then the extras that some bad kinds need.
+EVENT_TEMPLATE_FIELDS = {
+    "event_id": '"%1$s"',
+    "user_id": '"%2$s"',
+    "show_id": '"%3$s"',
+    "event_ts": '"%4$s"',
+    "watch_seconds": "%5$s",
+    "device": '"%6$s"',
+    "country": '"%7$s"',
+}
+VIEWING_BAD = _bad_templates(
+    EVENT_TEMPLATE_FIELDS,
+    "watch_seconds",
+    {
+        name: _template(EVENT_TEMPLATE_FIELDS, **{field: value})
+        for name, field, value in (
+            ("seconds_as_string", "watch_seconds", '"120"'),
+            ("seconds_null", "watch_seconds", "null"),
+            ("seconds_fraction", "watch_seconds", "12.5"),
+            ("seconds_negative", "watch_seconds", "-5"),
+            ("seconds_too_big", "watch_seconds", "90000"),
+            ("user_id_number", "user_id", "123"),
+            ("unknown_device", "device", '"smartfridge"'),
+            ("unknown_country", "country", '"ZZ"'),
+            ("unknown_show", "show_id", '"%10$s"'),
+            ("ts_words", "event_ts", '"yesterday"'),
+            ("ts_without_offset", "event_ts", '"%8$s"'),
+            ("ts_number", "event_ts", "%9$s"),
+            ("empty_id", "event_id", '""'),
+            ("long_id", "event_id", '"%11$s"'),
+        )
+    },
 )
-SIGNUP_BAD_KINDS = (
-    "truncated_json",
-    "plain_text",
-    "json_array",
-    "json_string",
-    "json_number",
-    "missing_field",
-    "user_id_number",
-    "plan_null",
-    "ts_number",
-    "unknown_plan",
-    "unknown_country",
-    "ts_words",
-    "ts_without_offset",
-    "empty_id",
-    "long_id",
-    "not_utf8",
-)
-PLAIN_TEXTS = (
-    "ERROR 502 Bad Gateway",
-    "<html><body>Service Unavailable</body></html>",
-    "event_id,user_id,show_id,event_ts",
-    "upload interrupted",
+SIGNUP_TEMPLATE_FIELDS = {
+    "user_id": '"%1$s"',
+    "signup_ts": '"%2$s"',
+    "country": '"%3$s"',
+    "plan": '"%4$s"',
+}
+SIGNUP_BAD = _bad_templates(
+    SIGNUP_TEMPLATE_FIELDS,
+    "country",
+    {
+        name: _template(SIGNUP_TEMPLATE_FIELDS, **{field: value})
+        for name, field, value in (
+            ("user_id_number", "user_id", "123"),
+            ("plan_null", "plan", "null"),
+            ("unknown_plan", "plan", '"gold"'),
+            ("unknown_country", "country", '"ZZ"'),
+            ("ts_number", "signup_ts", "%6$s"),
+            ("ts_words", "signup_ts", '"yesterday"'),
+            ("ts_without_offset", "signup_ts", '"%5$s"'),
+            ("empty_id", "user_id", '""'),
+            ("long_id", "user_id", '"%7$s"'),
+        )
+    },
 )
 
 # Kinds of unique records (line sources below).
@@ -193,7 +231,8 @@ class FeedDay:
     day: date
     lines: int
     files: int
-    repeats: int = 0  # lines that repeat an earlier line byte for byte (retries)
+    repeats: int = 0  # lines that repeat an earlier line byte for byte (retries); a user's
+    # second signup at another time is not one, though the pipeline collapses it too
     rejects: int = 0  # lines the contract quarantines (bad, too old, future)
 
 
@@ -258,6 +297,7 @@ def catalog_size(as_of: date) -> int:
 
 
 def _title(rng: random.Random) -> str:
+    """A show title: mostly English words, some non-ASCII and some with quotes to escape."""
     adjective, noun, word = rng.choice(_ADJECTIVES), rng.choice(_NOUNS), rng.choice(_WORLD_WORDS)
     style = rng.random()
     if style < 0.15:
@@ -352,6 +392,7 @@ def world() -> World:
 
 
 def _share(count: int, share: float) -> int:
+    """A share of a count, rounded half up (so tiny feeds get no rejects by default)."""
     return math.floor(count * share + 0.5)
 
 
@@ -420,17 +461,38 @@ def signup_layout(signups: int, mix: GeneratorMix) -> Layout:
 
 # --- column helpers -------------------------------------------------------------------------
 #
-# Building a Column costs a few JVM round trips, so the expressions are built once per call as
-# "stages" (dicts of named columns, applied in order) and reused for every file and day; the
-# day's own numbers enter as literal ``p_*`` columns that Spark folds back into constants.
+# Building a Column costs JVM round trips and every new plan costs analysis and code
+# generation, so the expressions are built once per call as "stages" (dicts of named columns,
+# applied in order) and one Spark job covers many days: a row's day comes from its id.
 
 Stages = tuple[dict[str, Column], ...]
 
 
-def _uniform(seed: int, salt: str, *keys: Column) -> Column:
-    """A uniform double in [0, 1) hashed from the seed, a salt and the keys: no F.rand()."""
-    hashed = F.xxhash64(F.lit(seed), F.lit(salt), *keys)
-    return F.pmod(hashed, F.lit(UNIFORM_BITS)).cast("double") / float(UNIFORM_BITS)
+class Draws:
+    """Named uniform doubles in [0, 1) for one key (a line, an event, a session, a user).
+
+    Each 64-bit ``xxhash64`` of (seed, salt, key columns) gives two 32-bit draws, so the
+    randomness depends on values only, never on partitioning (unlike ``F.rand()``); the salt
+    (the prefix's CRC and the hash's number) keeps different keys' draws independent.
+    ``hashes`` is the stage that computes the hash columns the draws read.
+    """
+
+    def __init__(self, prefix: str, names: Sequence[str]) -> None:
+        self.prefix = prefix
+        self.names = tuple(names)
+
+    def hashes(self, seed: int, *keys: Column) -> dict[str, Column]:
+        salt = zlib.crc32(self.prefix.encode()) * 64
+        return {
+            f"{self.prefix}{i}": F.xxhash64(F.lit(seed), F.lit(salt + i), *keys)
+            for i in range(-(-len(self.names) // 2))
+        }
+
+    def __call__(self, name: str) -> Column:
+        index = self.names.index(name)
+        hashed = F.col(f"{self.prefix}{index // 2}")
+        bits = F.shiftrightunsigned(hashed, 32) if index % 2 else hashed.bitwiseAND(0xFFFFFFFF)
+        return bits.cast("double") / float(2**32)
 
 
 def _below(u: Column, n: int | Column) -> Column:
@@ -449,19 +511,14 @@ def _pick(u: Column, weights: Sequence[float]) -> Column:
     return F.lit(last) if choice is None else choice.otherwise(last)
 
 
-def _split(text: Column, ints: bool = False) -> Column:
-    """A literal array from joined text (Spark folds it to a constant at planning time)."""
-    parts = F.split(text, _SEPARATOR)
-    return parts.cast("array<int>") if ints else parts
-
-
-def _joined(values: Sequence[str] | Sequence[int]) -> str:
-    return _SEPARATOR.join(str(v) for v in values)
-
-
 def _at(values: Sequence[str] | Sequence[int], index: Column) -> Column:
-    """``values[index]`` (0-based) of a literal array; one literal, not one per element."""
-    array = _split(F.lit(_joined(values)), ints=not isinstance(values[0], str))
+    """``values[index]`` (0-based) of a literal array.
+
+    The array is one joined text that Spark splits once, at planning time (``F.lit`` of a
+    list would cost a JVM round trip per element).
+    """
+    parts = F.split(F.lit(_SEPARATOR.join(str(v) for v in values)), _SEPARATOR)
+    array = parts if isinstance(values[0], str) else parts.cast("array<int>")
     return F.element_at(array, (index + 1).cast("int"))
 
 
@@ -470,15 +527,14 @@ def _quoted(value: Column) -> Column:
     return F.concat(F.lit('"'), value, F.lit('"'))
 
 
-def _json_object(members: Sequence[tuple[str, Column]]) -> Column:
-    """One compact JSON object from rendered values; a null value leaves its member out."""
-    parts = [F.concat(F.lit(f'"{name}":'), value) for name, value in members]
-    return F.concat(F.lit("{"), F.concat_ws(",", *parts), F.lit("}"))
-
-
 def _case_variant(value: Column, u: Column) -> Column:
     """Mostly as is; a few upper-case or capitalised spellings (the contract folds case)."""
     return F.when(u < 0.03, F.upper(value)).when(u < 0.05, F.initcap(value)).otherwise(value)
+
+
+def _user_id(user: Column) -> Column:
+    """``u0000001``-style ids (an lpad, far cheaper per row than a format string)."""
+    return F.concat(F.lit("u"), F.lpad((user + 1).cast("string"), 7, "0"))
 
 
 def _zipf_rank(u: Column, size: Column) -> Column:
@@ -489,372 +545,345 @@ def _zipf_rank(u: Column, size: Column) -> Column:
     return F.least(F.greatest(rank, F.lit(1)), size)
 
 
-def _ranked_show(u: Column, region: Column, ranking: Column, size: Column) -> Column:
-    """A show drawn from the region's slice of the concatenated regional rankings."""
-    return F.element_at(_split(ranking), (region * size + _zipf_rank(u, size)).cast("int"))
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
 
 
-def rfc3339(instant: Column, micros: Column, digits: Column, offset: Column) -> Column:
-    """RFC 3339 text of a UTC instant (epoch seconds) shown at offset index (0 = ``Z``)."""
-    minutes = _at((0, *(m for _, m in TS_OFFSETS)), offset)
-    local = instant + minutes * 60
-    return F.concat(
-        _clock(local),
-        F.when(digits == 6, F.format_string(".%06d", micros))
-        .when(digits == 3, F.format_string(".%03d", F.floor(micros / 1000)))
-        .otherwise(F.lit("")),
-        _at(("Z", *(text for text, _ in TS_OFFSETS)), offset),
-    )
+@dataclass(frozen=True)
+class Tables:
+    """Literal look-up tables of one generate call: date texts and the catalog's rankings."""
 
+    first_day: int  # epoch day of the first date text
+    dates: tuple[str, ...]  # ISO dates from first_day on
+    rankings: tuple[str, ...]  # show ids: per snapshot, per region, most popular first
+    offsets: tuple[int, ...]  # where each snapshot's rankings start
+    sizes: tuple[int, ...]  # shows per snapshot
 
-def _clock(seconds: Column) -> Column:
-    """``YYYY-MM-DDTHH:MM:SS`` of epoch seconds, independent of the session time zone."""
-    tod = F.pmod(seconds, F.lit(DAY))
-    day = F.floor(seconds / DAY).cast("int")
-    hh, mm, ss = F.floor(tod / 3600), F.floor(F.pmod(tod, F.lit(3600)) / 60), F.pmod(tod, F.lit(60))
-    return F.concat(
-        F.date_add(F.lit(EPOCH), day).cast("string"),
-        F.format_string("T%02d:%02d:%02d", hh, mm, ss),
-    )
+    @classmethod
+    def build(cls, seed: int, start: date, days: int) -> Tables:
+        first = start - timedelta(days=DATES_BEFORE)
+        count = DATES_BEFORE + days + DATES_AFTER
+        rankings: list[str] = []
+        offsets, sizes = [], []
+        for q in range(-(-days // SNAPSHOT_EVERY_DAYS)):
+            shows = catalog_snapshot(seed, start + timedelta(days=q * SNAPSHOT_EVERY_DAYS))
+            offsets.append(len(rankings))
+            sizes.append(len(shows))
+            rankings.extend(regional_ranking(shows, world().regions))
+        return cls(
+            (first - EPOCH).days,
+            tuple((first + timedelta(days=i)).isoformat() for i in range(count)),
+            tuple(rankings),
+            tuple(offsets),
+            tuple(sizes),
+        )
+
+    def date_text(self, day: Column, compact: bool = False) -> Column:
+        """``YYYY-MM-DD`` (or ``YYYYMMDD``) of an epoch day near the call's days."""
+        dates = tuple(d.replace("-", "") for d in self.dates) if compact else self.dates
+        return _at(dates, day - self.first_day)
+
+    def clock(self, seconds: Column) -> Column:
+        """``YYYY-MM-DDTHH:MM:SS`` of epoch seconds by look-ups: no formatter, no time zone."""
+        tod = F.pmod(seconds, F.lit(DAY))
+        return F.concat(
+            self.date_text(F.floor(seconds / DAY)),
+            F.lit("T"),
+            _at(_TWO_DIGITS, F.floor(tod / 3600)),
+            F.lit(":"),
+            _at(_TWO_DIGITS, F.floor(F.pmod(tod, F.lit(3600)) / 60)),
+            F.lit(":"),
+            _at(_TWO_DIGITS, F.pmod(tod, F.lit(60))),
+        )
+
+    def rfc3339(self, instant: Column, micros: Column, digits: Column, offset: Column) -> Column:
+        """RFC 3339 text of a UTC instant (epoch seconds) shown at offset index (0 = ``Z``)."""
+        minutes = _at((0, *(m for _, m in TS_OFFSETS)), offset)
+        fraction = F.lpad(micros.cast("string"), 6, "0")
+        return F.concat(
+            self.clock(instant + minutes * 60),
+            F.when(digits == 6, F.concat(F.lit("."), fraction))
+            .when(digits == 3, F.concat(F.lit("."), fraction.substr(1, 3)))
+            .otherwise(F.lit("")),
+            _at(("Z", *(text for text, _ in TS_OFFSETS)), offset),
+        )
+
+    def show(self, u: Column, region: Column, snapshot: Column) -> Column:
+        """A show of the snapshot drawn from the region's popularity ranking (Zipf-like)."""
+        size = _at(self.sizes, snapshot)
+        return _at(
+            self.rankings, _at(self.offsets, snapshot) + region * size + _zipf_rank(u, size) - 1
+        )
 
 
 # --- stages: where each line comes from ----------------------------------------------------
 
 
 def line_numbers(
-    spark: SparkSession, layout: Layout, day_number: int, rankings: Rankings
+    spark: SparkSession, layout: Layout, start: date, first_index: int, day_count: int
 ) -> DataFrame:
-    """A feed-day's line numbers, one Spark partition per file, with the day's numbers.
+    """The line numbers of days ``first_index ..`` of a feed, one Spark partition per file.
 
-    File ``j`` holds every ``files``-th line from ``j``. ``spark.range`` cuts ``per * files``
-    ids into ``files`` slices of exactly ``per`` ids; the few ids past the end are dropped.
+    File ``j`` of a day holds every ``files``-th line from ``j``. ``spark.range`` cuts
+    ``per * files`` ids a day into slices of exactly ``per`` ids (the few past the day's end
+    are dropped), so partition ``d * files + j`` is file ``j`` of day ``d``.
     """
     files = layout.files
     per = -(-layout.total // files)
-    params = {
-        "p_day": day_number,
-        "p_records": layout.records,
-        "p_on_time": layout.on_time,
-        "p_late_end": layout.on_time + layout.late,
-        "p_future_start": layout.records - layout.future,
-        "p_repeat_end": layout.records + layout.repeats,
-        "p_carry_end": layout.records + layout.repeats + layout.carried,
-        "p_resign_end": layout.records + layout.repeats + layout.carried + layout.resigns,
-        "p_bad": max(layout.bad, 1),
-        "p_shows": rankings.shows,
-        "p_previous_shows": rankings.previous_shows,
-        "p_ranking": rankings.current,
-        "p_previous_ranking": rankings.previous,
-    }
+    slab = per * files
     ids = F.col("id")
-    line = F.pmod(ids, F.lit(per)) * files + F.floor(ids / per)
-    numbers = spark.range(0, per * files, 1, numPartitions=files)
+    within = F.pmod(ids, F.lit(slab))
+    numbers = spark.range(
+        first_index * slab, (first_index + day_count) * slab, 1, day_count * files
+    )
+    day_index = F.floor(ids / slab).cast("int")
     return numbers.select(
-        line.alias("line"), *(F.lit(v).alias(k) for k, v in params.items())
+        day_index.alias("day_index"),
+        (day_index + (start - EPOCH).days).alias("p_day"),
+        (F.pmod(within, F.lit(per)) * files + F.floor(within / per)).alias("line"),
     ).where(F.col("line") < layout.total)
 
 
-def source_stages(seed: int) -> Stages:
+_LINE = Draws("h_line_", ("copy", "carry"))
+
+
+def source_stages(seed: int, first: Layout, rest: Layout) -> Stages:
     """Say where each line comes from: which record of which day, of what kind, how broken.
 
     Adds ``source`` (RECORD, REPEAT, CARRIED, RESIGN, BAD), ``record`` (the record number),
     ``gen_day`` (epoch day whose records it copies), ``kind`` (ON_TIME .. FUTURE) and
-    ``bad_index`` (running count of the feed's bad lines, null for good ones).
+    ``bad_index`` (running count of the feed's bad lines, null for good ones). The first day
+    of a call (``first``) has no previous day to carry retries from.
     """
-    line, day, record = F.col("line"), F.col("p_day"), F.col("record")
+    line, day, record, src = F.col("line"), F.col("p_day"), F.col("record"), F.col("source")
+    repeat_end = F.lit(rest.records + rest.repeats)
+    if first.repeats != rest.repeats:
+        repeat_end = F.when(F.col("day_index") == 0, first.records + first.repeats)
+        repeat_end = repeat_end.otherwise(rest.records + rest.repeats)
+    carry_end = rest.records + rest.repeats + rest.carried
+    resign_end = carry_end + rest.resigns
     source = (
-        F.when(line < F.col("p_records"), RECORD)
-        .when(line < F.col("p_repeat_end"), REPEAT)
-        .when(line < F.col("p_carry_end"), CARRIED)
-        .when(line < F.col("p_resign_end"), RESIGN)
+        F.when(line < rest.records, RECORD)
+        .when(line < repeat_end, REPEAT)
+        .when(line < carry_end, CARRIED)
+        .when(line < resign_end, RESIGN)
         .otherwise(BAD)
     )
-    src = F.col("source")
-    copied = _below(_uniform(seed, "copy", day, line), F.col("p_late_end"))
-    carried = _below(_uniform(seed, "carry", day, line), F.col("p_on_time"))
     number = (
         F.when(src == RECORD, line)
-        .when(src.isin(REPEAT, RESIGN), copied)
-        .when(src == CARRIED, carried)
-        .otherwise(line - F.col("p_resign_end") + F.col("p_records"))  # fresh: unique ids
+        .when(src.isin(REPEAT, RESIGN), _below(_LINE("copy"), rest.on_time + rest.late))
+        .when(src == CARRIED, _below(_LINE("carry"), rest.on_time))
+        .otherwise(line - resign_end + rest.records)  # fresh numbers: unique ids
     )
     kind = (
-        F.when(record >= F.col("p_records"), ON_TIME)
-        .when(record < F.col("p_on_time"), ON_TIME)
-        .when(record < F.col("p_late_end"), LATE)
-        .when(record < F.col("p_future_start"), TOO_LATE)
+        F.when(record >= rest.records, ON_TIME)
+        .when(record < rest.on_time, ON_TIME)
+        .when(record < rest.on_time + rest.late, LATE)
+        .when(record < rest.records - rest.future, TOO_LATE)
         .otherwise(FUTURE)
     )
-    bad_index = line - F.col("p_resign_end") + day * F.col("p_bad")
     return (
-        {"source": source},
+        {"source": source, **_LINE.hashes(seed, day, line)},
         {"record": number.cast("long")},
         {
             "gen_day": F.when(src == CARRIED, day - 1).otherwise(day),
             "kind": kind,
-            "bad_index": F.when(src == BAD, bad_index),
+            "bad_index": F.when(src == BAD, line - resign_end + day * max(rest.bad, 1)),
         },
     )
 
 
-def _instant(
-    key: Callable[[str], Column], kind: Column, day: Column, tod: Column, lag: Column
-) -> Column:
+def _instant(draw: Draws, kind: Column, day: Column, tod: Column, lag: Column) -> Column:
     """Epoch seconds for a record of ``kind`` generated on ``day`` at time of day ``tod``."""
-    ahead = _below(key("ahead"), 2 * DAY)
-    future = (day + 1) * DAY + FUTURE_TOLERANCE_SECONDS + 1 + ahead
+    future = (day + 1) * DAY + FUTURE_TOLERANCE_SECONDS + 1 + _below(draw("ahead"), 2 * DAY)
     return F.when(kind == FUTURE, future).otherwise((day - lag) * DAY + tod)
 
 
-def _timestamp_text(key: Callable[[str], Column], instant: Column) -> Column:
+_TS_DRAWS = ("ts_style", "tz", "tz_pick", "micros", "ahead")
+
+
+def _timestamp_text(tables: Tables, draw: Draws, instant: Column) -> Column:
     """Mostly ``Z``, a fifth with offsets, some with milli- or microseconds."""
-    style = key("ts_style")
-    offset = F.when(key("tz") < 0.8, 0).otherwise(1 + _below(key("tz_pick"), len(TS_OFFSETS)))
+    style = draw("ts_style")
+    offset = F.when(draw("tz") < 0.8, 0).otherwise(1 + _below(draw("tz_pick"), len(TS_OFFSETS)))
     digits = F.when(style < 0.1, 6).when(style < 0.2, 3).otherwise(0)
-    return rfc3339(instant, _below(key("micros"), 1_000_000), digits, offset)
+    return tables.rfc3339(instant, _below(draw("micros"), 1_000_000), digits, offset)
 
 
-def _home(seed: int, user: Column, ref: World) -> tuple[Column, Column]:
+_USER = Draws("h_user_", ("home_region", "home_country"))
+
+
+def _home(ref: World) -> dict[str, Column]:
     """A user's home region index and country: fixed for the user across days."""
-    region = _pick(_uniform(seed, "home_region", user), ref.region_weights)
+    region = _pick(_USER("home_region"), ref.region_weights)
     slot = _at(ref.region_offsets, region) + _below(
-        _uniform(seed, "home_country", user), _at(ref.region_counts, region)
+        _USER("home_country"), _at(ref.region_counts, region)
     )
-    return region, _at(ref.countries, slot)
+    return {"region": region, "home": _at(ref.countries, slot)}
 
 
-def _country_text(key: Callable[[str], Column], home: Column, ref: World) -> Column:
+_COUNTRY_DRAWS = ("abroad", "abroad_where", "country_case", "extra", "extra_pick")
+
+
+def _country_text(draw: Draws, home: Column, ref: World) -> Column:
     """The home country, a traveller's other country now and then, in mixed case sometimes."""
-    away = _at(ref.all_countries, _below(key("abroad_where"), len(ref.all_countries)))
-    country = F.when(key("abroad") < TRAVEL_SHARE, away).otherwise(home)
-    return _case_variant(country, key("country_case"))
+    away = _at(ref.all_countries, _below(draw("abroad_where"), len(ref.all_countries)))
+    country = F.when(draw("abroad") < TRAVEL_SHARE, away).otherwise(home)
+    return _case_variant(country, draw("country_case"))
+
+
+def _line_stage(
+    values: dict[str, Column], extra: tuple[str, Column], bad: dict[str, str], args: list[Column]
+) -> dict[str, Column]:
+    """Render JSON lines; a bad line (dealt round-robin over ``bad``) uses its kind's template.
+
+    Good lines only concatenate their values; the rarely taken branch formats a literal
+    template, which keeps the generated code small.
+    """
+    kind = F.pmod(F.col("bad_index"), F.lit(len(bad)))
+
+    def line(members: dict[str, Column]) -> Column:
+        parts = [F.lit("{")]
+        for position, (name, value) in enumerate(members.items()):
+            parts += [F.lit(f'{"," if position else ""}"{name}":'), value]
+        optional = F.concat(F.lit(f',"{extra[0]}":'), extra[1])
+        return F.concat(*parts, F.coalesce(optional, F.lit("")), F.lit("}"))
+
+    invalid = F.concat(F.lit('"u'), F.unhex(F.lit("FF")).cast("string"), F.lit('"'))
+    template = _at(tuple(bad.values()), kind)
+    value = (
+        F.when(F.col("bad_index").isNull(), line(values))
+        .when(kind == list(bad).index("not_utf8"), line({**values, "user_id": invalid}))
+        .otherwise(F.call_function("format_string", template, *args))
+    )
+    return {"value": value}
 
 
 # --- stages: viewing events -----------------------------------------------------------------
 
+_EVENT = Draws(
+    "h_event_",
+    ("show", "binge", "gap", "len_a", "len_b", "short", "short_len", "device_case")
+    + _COUNTRY_DRAWS
+    + _TS_DRAWS,
+)
+_SESSION = Draws("h_session_", ("user", "show", "hour", "minute", "lag", "device"))
 
-def viewing_field_stages(seed: int, pool: int) -> Stages:
-    """The event's values from (gen_day, record, kind): users, shows, times, seconds."""
+
+def viewing_stages(seed: int, pool: int, tables: Tables) -> Stages:
+    """An event's values from (gen_day, record, kind), then its line.
+
+    Records come in sessions of SESSION_EVENTS: one user, device and start time, a main show
+    and some other shows, so users watch several shows a day and co-watch pairs exist.
+    """
     ref = world()
     day, record, kind = F.col("gen_day"), F.col("record"), F.col("kind")
     region, slot = F.col("region"), F.col("slot")
-    session = F.floor(record / SESSION_EVENTS)
-
-    def per_event(salt: str) -> Column:
-        return _uniform(seed, salt, day, record)
-
-    def per_session(salt: str) -> Column:
-        return _uniform(seed, salt, day, F.col("session"))
-
-    home_region, home = _home(seed, F.col("user"), ref)
-
-    def show_from(ranking: str, size: str) -> Column:
-        main = _ranked_show(per_session("show"), region, F.col(ranking), F.col(size))
-        other = _ranked_show(per_event("show"), region, F.col(ranking), F.col(size))
-        return F.when((slot == 0) | (per_event("binge") < 0.5), main).otherwise(other)
-
-    # A carried line repeats yesterday's event, drawn from yesterday's catalog.
-    show = F.when(day < F.col("p_day"), show_from("p_previous_ranking", "p_previous_shows"))
-    show = show.otherwise(show_from("p_ranking", "p_shows"))
-    hour = _pick(per_session("hour"), HOUR_WEIGHTS)
-    start_local = hour * 3600 + _below(per_session("minute"), 3600)
+    # The snapshot in effect: a carried line repeats yesterday's event, from yesterday's.
+    snapshot = F.floor((F.col("day_index") - (day < F.col("p_day")).cast("int")) / 7)
+    main = tables.show(_SESSION("show"), region, snapshot)
+    other = tables.show(_EVENT("show"), region, snapshot)
+    show = F.when((slot == 0) | (_EVENT("binge") < 0.5), main).otherwise(other)
+    hour = _pick(_SESSION("hour"), HOUR_WEIGHTS)
+    start_local = hour * 3600 + _below(_SESSION("minute"), 3600)
     start = F.pmod(start_local - _at(ref.region_utc_seconds, region), F.lit(DAY))
-    tod = F.pmod(start + slot * 1500 + _below(per_event("gap"), 900), F.lit(DAY))
+    tod = F.pmod(start + slot * 1500 + _below(_EVENT("gap"), 900), F.lit(DAY))
     lag = (
-        F.when(kind == LATE, 1 + _below(per_session("lag"), LATE_DAYS))
-        .when(kind == TOO_LATE, LATE_DAYS + 1 + _below(per_session("lag"), 30))
+        F.when(kind == LATE, 1 + _below(_SESSION("lag"), LATE_DAYS))
+        .when(kind == TOO_LATE, LATE_DAYS + 1 + _below(_SESSION("lag"), 30))
         .otherwise(0)
     )
-    u1, u2 = per_event("len_a"), per_event("len_b")
-    normal = F.sqrt(-2.0 * F.log(1.0 - u1)) * F.cos(2.0 * math.pi * u2)
+    normal = F.sqrt(-2.0 * F.log(1.0 - _EVENT("len_a"))) * F.cos(2.0 * math.pi * _EVENT("len_b"))
     long_view = F.round(F.exp(math.log(1800.0) + 0.8 * normal))
     long_view = F.least(F.greatest(long_view, F.lit(QUALIFIED_SECONDS)), F.lit(WATCH_SECONDS_MAX))
-    short_view = _below(per_event("short_len"), QUALIFIED_SECONDS)
-    seconds = F.when(per_event("short") < SHORT_VIEW_SHARE, short_view).otherwise(long_view)
-    weights = [DEVICE_WEIGHTS.get(d, 5.0) for d in ref.devices]
-    device = _at(ref.devices, _pick(per_session("device"), weights))
+    short_view = _below(_EVENT("short_len"), QUALIFIED_SECONDS)
+    seconds = F.when(_EVENT("short") < SHORT_VIEW_SHARE, short_view).otherwise(long_view)
+    device = _at(ref.devices, _pick(_SESSION("device"), [DEVICE_WEIGHTS[d] for d in ref.devices]))
     permuted = F.pmod(record * ID_PERMUTE + seed * 97, F.lit(2**32))
     event_id = F.concat(
         F.lit("ev"),
-        F.regexp_replace(F.date_add(F.lit(EPOCH), day).cast("string"), "-", ""),
+        tables.date_text(day, compact=True),
         F.lit("-"),
         F.lower(F.lpad(F.hex(permuted), 8, "0")),
     )
-    client = _quoted(_at(CLIENTS, _below(per_event("client"), len(CLIENTS))))
+    client = _quoted(_at(CLIENTS, _below(_EVENT("extra_pick"), len(CLIENTS))))
+    fields = ("event_id", "user_id", "show_id", "event_ts", "watch_seconds", "device", "country")
+    values = {name: _quoted(F.col(name)) for name in fields}
+    values["watch_seconds"] = F.col("watch_seconds").cast("string")
+    unknown_show = F.lpad(F.pmod(record, F.lit(9999)).cast("string"), 4, "0")
+    args = [F.col(name).cast("string") for name in fields] + [
+        tables.clock(F.col("instant")),  # %8$s: a timestamp without offset
+        F.col("instant").cast("string"),  # %9$s: epoch seconds
+        F.concat(F.lit("s9"), unknown_show),  # %10$s: never in the catalog
+        F.rpad(F.col("event_id"), ID_MAX_CHARS + 1, "x"),  # %11$s: one char too long
+    ]
     return (
-        {"user": _below(_uniform(seed, "user", day, session), pool), "session": session},
-        {"slot": F.pmod(record, F.lit(SESSION_EVENTS)), "region": home_region, "home": home},
+        {
+            "session": F.floor(record / SESSION_EVENTS),
+            "slot": F.pmod(record, F.lit(SESSION_EVENTS)),
+            **_EVENT.hashes(seed, day, record),
+        },
+        _SESSION.hashes(seed, day, F.col("session")),
+        {"user": _below(_SESSION("user"), pool)},
+        _USER.hashes(seed, F.col("user")),
+        _home(ref),
         {
             "event_id": event_id,
-            "user_id": F.format_string("u%07d", F.col("user") + 1),
+            "user_id": _user_id(F.col("user")),
             "show_id": show,
-            "instant": _instant(per_event, kind, day, tod, lag),
+            "instant": _instant(_EVENT, kind, day, tod, lag),
             "watch_seconds": seconds.cast("long"),
-            "device": _case_variant(device, per_event("device_case")),
-            "country": _country_text(per_event, F.col("home"), ref),
-            "extra": F.when(per_event("extra") < 0.01, client),
+            "device": _case_variant(device, _EVENT("device_case")),
+            "country": _country_text(_EVENT, F.col("home"), ref),
+            "extra": F.when(_EVENT("extra") < 0.01, client),
         },
-        {"event_ts": _timestamp_text(per_event, F.col("instant"))},
+        {"event_ts": _timestamp_text(tables, _EVENT, F.col("instant"))},
+        _line_stage(values, ("client", F.col("extra")), VIEWING_BAD, args),
     )
-
-
-def _bad_kind(names: Sequence[str]) -> tuple[Column, Column]:
-    """The bad kind of a line (dealt round-robin) and a counter that rotates within a kind."""
-    index = F.col("bad_index")
-    return F.pmod(index, F.lit(len(names))), F.floor(index / len(names)) + F.col("gen_day")
-
-
-def _broken_line(good: Column, kind: Column, names: Sequence[str], rotate: Column) -> Column:
-    """Whole-line breakage: cut JSON, plain text, JSON that is not an object."""
-    half = F.floor(F.length(good) / 2).cast("int")
-    return (
-        F.when(kind == names.index("truncated_json"), good.substr(F.lit(1), half))
-        .when(kind == names.index("plain_text"), _at(PLAIN_TEXTS, F.pmod(rotate, F.lit(4))))
-        .when(kind == names.index("json_array"), F.lit("[1,2]"))
-        .when(kind == names.index("json_string"), F.lit('"str"'))
-        .when(kind == names.index("json_number"), F.lit("42"))
-        .otherwise(good)
-    )
-
-
-def _members(
-    values: dict[str, Column],
-    overrides: dict[str, dict[str, Column]],
-    kind: Column,
-    names: Sequence[str],
-    rotate: Column,
-) -> list[tuple[str, Column]]:
-    """Members with the bad kinds' replacements; ``missing_field`` drops a rotating field."""
-    missing = kind == names.index("missing_field")
-    members = []
-    for position, (name, value) in enumerate(values.items()):
-        rendered = F.when(missing & (F.pmod(rotate, F.lit(len(values))) == position), F.lit(None))
-        for bad_kind, replacement in overrides.get(name, {}).items():
-            rendered = rendered.when(kind == names.index(bad_kind), replacement)
-        members.append((name, rendered.otherwise(value)))
-    return members
-
-
-def _not_utf8() -> Column:
-    """A JSON string holding the byte 0xFF, which no UTF-8 text contains."""
-    return F.concat(F.lit('"u'), F.unhex(F.lit("FF")).cast("string"), F.lit('"'))
-
-
-def _line_stages(members: list[tuple[str, Column]], names: Sequence[str]) -> Stages:
-    kind, rotate = _bad_kind(names)
-    return (
-        {"good": _json_object(members)},
-        {"value": _broken_line(F.col("good"), kind, names, rotate)},
-    )
-
-
-def viewing_line_stages() -> Stages:
-    """Render events as JSON lines, breaking the bad ones by kind."""
-    names = VIEWING_BAD_KINDS
-    kind, rotate = _bad_kind(names)
-    values = {
-        "event_id": _quoted(F.col("event_id")),
-        "user_id": _quoted(F.col("user_id")),
-        "show_id": _quoted(F.col("show_id")),
-        "event_ts": _quoted(F.col("event_ts")),
-        "watch_seconds": F.col("watch_seconds").cast("string"),
-        "device": _quoted(F.col("device")),
-        "country": _quoted(F.col("country")),
-    }
-    unknown_show = F.format_string("s9%04d", F.pmod(F.col("record"), F.lit(9999)))
-    overrides = {
-        "event_id": {
-            "empty_id": F.lit('""'),
-            "long_id": _quoted(F.rpad(F.col("event_id"), ID_MAX_CHARS + 1, "x")),
-        },
-        "user_id": {"user_id_number": F.lit("123"), "not_utf8": _not_utf8()},
-        "show_id": {"unknown_show": _quoted(unknown_show)},
-        "event_ts": {
-            "ts_words": F.lit('"yesterday"'),
-            "ts_without_offset": _quoted(_clock(F.col("instant"))),
-            "ts_number": F.col("instant").cast("string"),
-        },
-        "watch_seconds": {
-            "seconds_as_string": F.lit('"120"'),
-            "seconds_null": F.lit("null"),
-            "seconds_fraction": F.lit("12.5"),
-            "seconds_negative": F.lit("-5"),
-            "seconds_too_big": F.lit("90000"),
-        },
-        "device": {"unknown_device": F.lit('"smartfridge"')},
-        "country": {"unknown_country": F.lit('"ZZ"')},
-    }
-    members = _members(values, overrides, kind, names, rotate)
-    return _line_stages([*members, ("client", F.col("extra"))], names)
 
 
 # --- stages: signups ------------------------------------------------------------------------
 
+_SIGNUP = Draws("h_signup_", ("signup_user", "lag", *_COUNTRY_DRAWS))
+_SIGNUP_LINE = Draws("h_signup_line_", ("when", "plan", "plan_case", *_TS_DRAWS))
 
-def signup_field_stages(seed: int, pool: int) -> Stages:
-    """The signup's values from (gen_day, record, kind, source)."""
+
+def signup_stages(seed: int, pool: int, tables: Tables) -> Stages:
+    """A signup's values from (gen_day, record, kind, source), then its line."""
     ref = world()
     day, record, kind = F.col("gen_day"), F.col("record"), F.col("kind")
+    # A second signup of the same user (RESIGN) differs in time and plan only.
     variant = (F.col("source") == RESIGN).cast("int")
-
-    def per_record(salt: str) -> Column:
-        return _uniform(seed, salt, day, record)
-
-    def per_line(salt: str) -> Column:  # a second signup of the same user differs here
-        return _uniform(seed, salt, day, record, variant)
-
-    region, home = _home(seed, F.col("user"), ref)
     lag = (
-        F.when(kind == LATE, 1 + _below(per_record("lag"), 5))
-        .when(kind == TOO_LATE, LATE_DAYS + 1 + _below(per_record("lag"), 30))
+        F.when(kind == LATE, 1 + _below(_SIGNUP("lag"), 5))
+        .when(kind == TOO_LATE, LATE_DAYS + 1 + _below(_SIGNUP("lag"), 30))
         .otherwise(0)
     )
-    tod = _below(per_line("when"), DAY)
-    weights = [PLAN_WEIGHTS.get(p, 10.0) for p in ref.plans]
-    plan = _at(ref.plans, _pick(per_line("plan"), weights))
-    referrer = _quoted(_at(REFERRERS, _below(per_record("referrer"), len(REFERRERS))))
+    tod = _below(_SIGNUP_LINE("when"), DAY)
+    plan = _at(ref.plans, _pick(_SIGNUP_LINE("plan"), [PLAN_WEIGHTS[p] for p in ref.plans]))
+    referrer = _quoted(_at(REFERRERS, _below(_SIGNUP("extra_pick"), len(REFERRERS))))
+    fields = ("user_id", "signup_ts", "country", "plan")
+    args = [F.col(name) for name in fields] + [
+        tables.clock(F.col("instant")),  # %5$s: a timestamp without offset
+        F.col("instant").cast("string"),  # %6$s: epoch seconds
+        F.rpad(F.col("user_id"), ID_MAX_CHARS + 1, "x"),  # %7$s: one char too long
+    ]
+    values = {name: _quoted(F.col(name)) for name in fields}
     return (
+        {**_SIGNUP.hashes(seed, day, record), **_SIGNUP_LINE.hashes(seed, day, record, variant)},
         # New accounts: some are already in the viewing pool, most are not.
-        {"user": _below(per_record("signup_user"), 3 * pool)},
-        {"region": region, "home": home},
+        {"user": _below(_SIGNUP("signup_user"), 3 * pool)},
+        _USER.hashes(seed, F.col("user")),
+        _home(ref),
         {
-            "user_id": F.format_string("u%07d", F.col("user") + 1),
-            "instant": _instant(per_line, kind, day, tod, lag),
-            "country": _country_text(per_record, F.col("home"), ref),
-            "plan": _case_variant(plan, per_line("plan_case")),
-            "extra": F.when(per_record("extra") < 0.02, referrer),
+            "user_id": _user_id(F.col("user")),
+            "instant": _instant(_SIGNUP_LINE, kind, day, tod, lag),
+            "country": _country_text(_SIGNUP, F.col("home"), ref),
+            "plan": _case_variant(plan, _SIGNUP_LINE("plan_case")),
+            "extra": F.when(_SIGNUP("extra") < 0.02, referrer),
         },
-        {"signup_ts": _timestamp_text(per_line, F.col("instant"))},
+        {"signup_ts": _timestamp_text(tables, _SIGNUP_LINE, F.col("instant"))},
+        _line_stage(values, ("referrer", F.col("extra")), SIGNUP_BAD, args),
     )
-
-
-def signup_line_stages() -> Stages:
-    """Render signups as JSON lines, breaking the bad ones by kind."""
-    names = SIGNUP_BAD_KINDS
-    kind, rotate = _bad_kind(names)
-    values = {
-        "user_id": _quoted(F.col("user_id")),
-        "signup_ts": _quoted(F.col("signup_ts")),
-        "country": _quoted(F.col("country")),
-        "plan": _quoted(F.col("plan")),
-    }
-    overrides = {
-        "user_id": {
-            "user_id_number": F.lit("123"),
-            "empty_id": F.lit('""'),
-            "long_id": _quoted(F.rpad(F.col("user_id"), ID_MAX_CHARS + 1, "x")),
-            "not_utf8": _not_utf8(),
-        },
-        "signup_ts": {
-            "ts_number": F.col("instant").cast("string"),
-            "ts_words": F.lit('"yesterday"'),
-            "ts_without_offset": _quoted(_clock(F.col("instant"))),
-        },
-        "plan": {"plan_null": F.lit("null"), "unknown_plan": F.lit('"gold"')},
-        "country": {"unknown_country": F.lit('"ZZ"')},
-    }
-    members = _members(values, overrides, kind, names, rotate)
-    return _line_stages([*members, ("referrer", F.col("extra"))], names)
 
 
 def apply_stages(df: DataFrame, stages: Stages) -> DataFrame:
@@ -863,7 +892,7 @@ def apply_stages(df: DataFrame, stages: Stages) -> DataFrame:
 
 
 def shuffled(df: DataFrame, seed: int, salt: str) -> DataFrame:
-    """Only the line text, in a hash order within the file (a local sort: no shuffle)."""
+    """Only the line text, in a hash order within each file (a local sort: no shuffle)."""
     key = F.xxhash64(F.lit(seed), F.lit(salt), F.col("p_day"), F.col("line"))
     return df.sortWithinPartitions(key, "line").select("value")
 
@@ -872,20 +901,23 @@ def shuffled(df: DataFrame, seed: int, salt: str) -> DataFrame:
 
 
 @dataclass(frozen=True)
-class Rankings:
-    """The regional rankings of a day's catalog in effect, and of the previous day's."""
+class _File:
+    """Where one Spark partition's lines go."""
 
-    current: str
-    shows: int
-    previous: str
-    previous_shows: int
+    feed: str
+    day: date
+    name: str
+    gzip: bool
 
 
 @dataclass(frozen=True)
-class _File:
-    feed: str
+class _Feed:
+    """One line feed of a call: its layouts (the first day carries nothing) and stages."""
+
     name: str
-    gzip: bool
+    first: Layout
+    rest: Layout
+    stages: Stages
 
 
 @dataclass(frozen=True)
@@ -893,37 +925,34 @@ class _Plan:
     """One generate call's parameters and the column expressions built once for it."""
 
     start: date
-    events_per_day: int
+    days: int
     seed: int
     mix: GeneratorMix
-    viewing: Stages
-    signups: Stages
+    feeds: tuple[_Feed, ...]
 
     @classmethod
-    def build(cls, start: date, events_per_day: int, seed: int, mix: GeneratorMix) -> _Plan:
-        pool = max(2000, events_per_day // 5)  # enough users that each watches a few shows
-        sources = source_stages(seed)
-        viewing = sources + viewing_field_stages(seed, pool) + viewing_line_stages()
-        signups = sources + signup_field_stages(seed, pool) + signup_line_stages()
-        return cls(start, events_per_day, seed, mix, viewing, signups)
+    def build(cls, start: date, days: int, events: int, seed: int, mix: GeneratorMix) -> _Plan:
+        pool = max(2000, events // 5)  # enough users that each watches a few shows a day
+        signups = 0 if events == 0 else max(20, events // 100)
+        tables = Tables.build(seed, start, max(days, 1))
+        event_days = (event_layout(events, mix, carry=False), event_layout(events, mix, True))
+        signup_days = (signup_layout(signups, mix), signup_layout(signups, mix))
+        feeds = []
+        for name, (first, rest), stages in (
+            ("viewing_events", event_days, viewing_stages),
+            ("signups", signup_days, signup_stages),
+        ):
+            if rest.total:
+                sources = source_stages(seed, first, rest)
+                feeds.append(_Feed(name, first, rest, sources + stages(seed, pool, tables)))
+        return cls(start, days, seed, mix, tuple(feeds))
 
-    @property
-    def signups_per_day(self) -> int:
-        return 0 if self.events_per_day == 0 else max(20, self.events_per_day // 100)
-
-    def rankings(self, day: date, first: bool) -> Rankings:
-        """Rankings over the snapshot in effect for a day of this call (and the day before)."""
-        regions = world().regions
-        shows = catalog_snapshot(self.seed, snapshot_day(self.start, day))
-        before = shows
-        if not first:
-            before = catalog_snapshot(self.seed, snapshot_day(self.start, day - timedelta(1)))
-        return Rankings(
-            _joined(regional_ranking(shows, regions)),
-            len(shows),
-            _joined(regional_ranking(before, regions)),
-            len(before),
-        )
+    def batches(self) -> Iterator[tuple[int, int]]:
+        """(first day index, day count) per Spark job: a few million lines each."""
+        per_day = sum(feed.rest.total for feed in self.feeds) or 1
+        size = max(1, LINES_PER_JOB // per_day)
+        for first in range(0, self.days, size):
+            yield first, min(size, self.days - first)
 
 
 def _gzip_files(files: int, share: float, rotate: int) -> set[int]:
@@ -932,52 +961,37 @@ def _gzip_files(files: int, share: float, rotate: int) -> set[int]:
     return {j for j in range(files) if (j + rotate) % files < count}
 
 
-def day_lines(
-    spark: SparkSession, plan: _Plan, index: int
-) -> tuple[DataFrame | None, list[_File], Layout, Layout]:
-    """Day ``index`` of the call: every line of both line feeds, one partition per file.
-
-    Returns the DataFrame (None when there are no lines), the files in partition order,
-    and the two feeds' layouts.
-    """
-    day = plan.start + timedelta(days=index)
-    day_number = (day - EPOCH).days
-    rankings = plan.rankings(day, first=index == 0)
-    events = event_layout(plan.events_per_day, plan.mix, carry=index > 0)
-    signups = signup_layout(plan.signups_per_day, plan.mix)
+def batch_lines(
+    spark: SparkSession, plan: _Plan, first_index: int, day_count: int
+) -> tuple[DataFrame | None, list[_File]]:
+    """Every line of both line feeds for some days, one partition per file, and the files."""
     frames, files = [], []
-    for feed, layout, stages in (
-        ("viewing_events", events, plan.viewing),
-        ("signups", signups, plan.signups),
-    ):
-        if not layout.total:
-            continue
-        rotate = day_number + (0 if feed == "viewing_events" else 1)
-        gz = _gzip_files(layout.files, plan.mix.gzip_share, rotate)
-        lines = line_numbers(spark, layout, day_number, rankings)
-        frames.append(shuffled(apply_stages(lines, stages), plan.seed, feed))
-        for j in range(layout.files):
-            suffix = ".jsonl.gz" if j in gz else ".jsonl"
-            files.append(_File(feed, f"part-{j:05d}{suffix}", j in gz))
-    frame = reduce(DataFrame.union, frames) if frames else None
-    return frame, files, events, signups
+    for number, feed in enumerate(plan.feeds):
+        lines = line_numbers(spark, feed.rest, plan.start, first_index, day_count)
+        frames.append(shuffled(apply_stages(lines, feed.stages), plan.seed, feed.name))
+        for index in range(first_index, first_index + day_count):
+            day = plan.start + timedelta(days=index)
+            gz = _gzip_files(feed.rest.files, plan.mix.gzip_share, (day - EPOCH).days + number)
+            for j in range(feed.rest.files):
+                name = f"part-{j:05d}.jsonl" + (".gz" if j in gz else "")
+                files.append(_File(feed.name, day, name, j in gz))
+    return (reduce(DataFrame.union, frames) if frames else None), files
 
 
-def _write(frame: DataFrame, files: list[_File], target: Path, stage: Path, day: date) -> None:
-    """Write a day's lines gzip-compressed in one Spark job, then stage them file by file.
+def _write(frame: DataFrame, files: list[_File], target: Path, stage: Path) -> None:
+    """Write lines gzip-compressed in one Spark job, then stage them file by file.
 
     A union keeps its inputs' partitions in order and a part file is named by its partition,
-    so part ``i`` is ``files[i]``; the plain files are decompressed on the way (cheaper than
-    a second Spark job).
+    so part ``i`` is ``files[i]``. The plain files are decompressed on the way, which is
+    cheaper than a second Spark job.
     """
-    frame.write.mode("overwrite").option("maxRecordsPerFile", 0).option("compression", "gzip").text(
-        target.as_uri()
-    )
+    writer = frame.write.mode("overwrite").option("maxRecordsPerFile", 0)
+    writer.option("compression", "gzip").text(target.as_uri())
     parts = sorted(target.glob("part-*"), key=lambda p: int(p.name.split("-")[1]))
     if len(parts) != len(files):
         raise RuntimeError(f"expected {len(files)} part files in {target}, found {len(parts)}")
     for part, file in zip(parts, files, strict=True):
-        folder = feed_dir(stage, file.feed, day)
+        folder = feed_dir(stage, file.feed, file.day)
         folder.mkdir(parents=True, exist_ok=True)
         if file.gzip:
             part.rename(folder / file.name)
@@ -996,12 +1010,22 @@ def _publish(stage: Path, landing: Path, feed: str, day: date) -> None:
         staged.rename(final)
 
 
+def _stage_catalog(stage: Path, seed: int, day: date) -> int:
+    """Write the full catalog snapshot for a day into the stage; return its show count."""
+    shows = catalog_snapshot(seed, day)
+    folder = feed_dir(stage, "catalog", day)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join(show.line() + "\n" for show in shows)
+    (folder / "part-00000.jsonl").write_text(text, encoding="utf-8")
+    return len(shows)
+
+
 @contextmanager
 def _jit_sized_codegen(spark: SparkSession) -> Iterator[None]:
     """Keep generated methods small enough for the JVM to JIT-compile, for this call only.
 
-    The line expressions are large; fused into one whole-stage method the JVM refuses to
-    compile it (over 8000 bytes) and interprets it, an order of magnitude slower.
+    The line expressions are large; fused into one whole-stage method, the JVM refuses to
+    compile it (over 8000 bytes of bytecode) and interprets it, many times slower.
     """
     key = "spark.sql.codegen.hugeMethodLimit"
     before = spark.conf.get(key)
@@ -1009,31 +1033,41 @@ def _jit_sized_codegen(spark: SparkSession) -> Iterator[None]:
     try:
         yield
     finally:
-        spark.conf.set(key, before)
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
-def _generate_day(
-    spark: SparkSession, plan: _Plan, index: int, landing: Path, work: Path
+def _publish_day(
+    plan: _Plan,
+    index: int,
+    stage: Path,
+    landing: Path,
+    progress: Callable[[str], None] | None,
 ) -> list[FeedDay]:
-    """Write one arrival day of every feed into the stage, then swap it into the landing zone."""
+    """Swap one day's staged folders into the landing zone and say what landed."""
     day = plan.start + timedelta(days=index)
-    stage = work / f"stage-{index}"
-    frame, files, events, signups = day_lines(spark, plan, index)
-    if frame is not None:
-        _write(frame, files, work / f"spark-{index}", stage, day)
     written = []
-    for feed, layout in (("viewing_events", events), ("signups", signups)):
+    for feed in ("viewing_events", "signups"):
         _publish(stage, landing, feed, day)
-        repeats = layout.repeats + layout.carried
-        written.append(FeedDay(feed, day, layout.total, layout.files, repeats, layout.rejects))
+        layout = next(
+            (f.first if index == 0 else f.rest for f in plan.feeds if f.name == feed), None
+        )
+        if layout is not None:
+            repeats = layout.repeats + layout.carried
+            written.append(FeedDay(feed, day, layout.total, layout.files, repeats, layout.rejects))
     if snapshot_day(plan.start, day) == day:
-        shows = catalog_snapshot(plan.seed, day)
-        folder = feed_dir(stage, "catalog", day)
-        folder.mkdir(parents=True, exist_ok=True)
-        text = "".join(show.line() + "\n" for show in shows)
-        (folder / "part-00000.jsonl").write_text(text, encoding="utf-8")
+        shows = _stage_catalog(stage, plan.seed, day)
         _publish(stage, landing, "catalog", day)
-        written.append(FeedDay("catalog", day, len(shows), 1))
+        written.append(FeedDay("catalog", day, shows, 1))
+    for entry in written:
+        if progress:
+            what = "shows (full snapshot)" if entry.feed == "catalog" else "lines"
+            plural = "s" if entry.files != 1 else ""
+            progress(
+                f"{entry.day} {entry.feed}: {entry.lines:,} {what} in {entry.files} file{plural}"
+            )
     return written
 
 
@@ -1054,21 +1088,19 @@ def generate_landing(
     """
     if days < 0 or events_per_day < 0:
         raise ValueError("days and events_per_day must not be negative")
-    plan = _Plan.build(start, events_per_day, seed, mix)
+    plan = _Plan.build(start, days, events_per_day, seed, mix)
     landing.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".generate-", dir=landing))
     summary: list[FeedDay] = []
     try:
         with _jit_sized_codegen(spark):
-            for index in range(days):
-                for entry in _generate_day(spark, plan, index, landing, work):
-                    summary.append(entry)
-                    if progress:
-                        what = "shows (full snapshot)" if entry.feed == "catalog" else "lines"
-                        progress(
-                            f"{entry.day} {entry.feed}: {entry.lines:,} {what} "
-                            f"in {entry.files} file{'s' if entry.files != 1 else ''}"
-                        )
+            for first, count in plan.batches():
+                stage = work / f"stage-{first}"
+                frame, files = batch_lines(spark, plan, first, count)
+                if frame is not None:
+                    _write(frame, files, work / f"spark-{first}", stage)
+                for index in range(first, first + count):
+                    summary += _publish_day(plan, index, stage, landing, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return GenerateSummary(tuple(summary))
