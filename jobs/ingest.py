@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -31,8 +31,8 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
     A file that claims gzip but is not becomes one line holding its whole content, which
     validation quarantines as ``unreadable_file``: kept, never dropped.
     """
-    readable = [p for p in files if is_readable(p)]
     unreadable = [p for p in files if not is_readable(p)]
+    readable = [p for p in files if p not in unreadable]
     frames = []
     if readable:
         # Spark's text reader keeps the line's bytes in the string unvalidated; the cast to
@@ -115,10 +115,3 @@ def quarantine_rows(bad: DataFrame, feed: str, arrival_date: date, run_id: str) 
 def is_bad() -> Column:
     """True for lines that failed validation."""
     return F.col("reason").isNotNull()
-
-
-def first_per_key(*keys: str, order: list[Column] | None = None) -> Window:
-    """Window that ranks rows sharing a key by arrival order (file, then line)."""
-    return Window.partitionBy(*keys).orderBy(
-        *(order or []), F.col("source_file"), F.col("line_number")
-    )
