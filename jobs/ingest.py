@@ -33,32 +33,24 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
     """
     unreadable = [p for p in files if not is_readable(p)]
     readable = [p for p in files if p not in unreadable]
-    frames = []
+    root = str(landing.resolve())
+    lines = spark.createDataFrame(
+        [(str(p.resolve().relative_to(root)), p.read_bytes()) for p in unreadable],
+        LINES_SCHEMA,
+    )
     if readable:
         # Spark's text reader keeps the line's bytes in the string unvalidated; the cast to
         # binary recovers them exactly, so invalid UTF-8 survives for the quarantine.
         text = spark.read.format("text").load([str(p) for p in readable])
-        frames.append(
-            text.select(
-                F.col("_metadata.file_path").alias("file_path"),
-                F.col("value").cast("binary").alias("raw_line"),
-            )
+        relative = F.regexp_replace(
+            F.regexp_replace("_metadata.file_path", "^file:(//)?", ""),
+            f"^{_regex_literal(root)}/?",
+            "",
         )
-    if unreadable:
-        rows = [(p.resolve().as_uri(), p.read_bytes()) for p in unreadable]
-        frames.append(spark.createDataFrame(rows, "file_path string, raw_line binary"))
-    if not frames:
-        return spark.createDataFrame([], LINES_SCHEMA)
-    lines = frames[0]
-    for frame in frames[1:]:
-        lines = lines.unionByName(frame)
-    root = landing.resolve().as_uri().removeprefix("file://")
-    return lines.select(
-        F.regexp_replace(
-            F.regexp_replace("file_path", "^file:(//)?", ""), f"^{_regex_literal(root)}/?", ""
-        ).alias("source_file"),
-        "raw_line",
-    )
+        lines = text.select(
+            relative.alias("source_file"), F.col("value").cast("binary").alias("raw_line")
+        ).unionByName(lines)
+    return lines
 
 
 def _regex_literal(text: str) -> str:

@@ -288,3 +288,25 @@ def test_staged_writes_stay_off_main_until_published(
         .num_rows
         == 3
     )
+
+
+def test_a_gz_file_that_is_not_gzip_is_quarantined_whole(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given a real gzip file and a plain-text file that only claims to be gzip
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    good = [ev(f"g{i}", "u1", "s1", "2026-11-01T10:00:00Z", 60) for i in range(30)]
+    write_lines(landing, "viewing_events", D1, good, name="part-0.jsonl.gz")
+    fake = write_lines(landing, "viewing_events", D1, [], name="part-1.jsonl")
+    fake = fake.rename(fake.with_name("part-1.jsonl.gz"))
+    fake.write_bytes(b'{"event_id": "x"}\n')
+    # When the day runs
+    result = run(spark, lakehouse, D1)
+    # Then the fake file is one quarantined record holding its exact bytes, the rest accepted
+    counts = result.feeds["viewing_events"]
+    assert (counts.lines_read, counts.accepted, counts.quarantined) == (31, 30, 1)
+    assert rows(spark, T.QUARANTINE, "source_file", "raw_line", "reason") == [
+        ("viewing_events/dt=2026-11-01/part-1.jsonl.gz", bytearray(b'{"event_id": "x"}\n'),
+         "unreadable_file"),
+    ]  # fmt: skip
