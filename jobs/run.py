@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from data_quality import reconciliation
-from data_quality.reconciliation import FeedCounts
-from jobs import gold, ingest, silver
+from data_quality import gate
+from data_quality.gate import GateReport
+from data_quality.reconciliation import FeedCounts, bad_share
+from data_quality.suites import Parameters
+from jobs import audit, gold, ingest, silver
+from jobs.audit import Scope, day_range
 from jobs.landing import catalog_in_effect, feed_files
 from jobs.validate import Context, validated
-from jobs.wap import branch_name, drop_branch, publish, staging
+from jobs.wap import branch_name, branches, drop_branch, publish, staging
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
 from schemas.regions import country_regions
@@ -41,18 +44,7 @@ class RunResult:
     event_dates: list[date] = field(default_factory=list)
     signup_dates: list[date] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def _day_range(column: str, days: list[date]) -> Column:
-    """A filter on a timestamp column that Iceberg can prune by its days() partition."""
-    condition = F.lit(False)
-    for day in days:
-        start = datetime.combine(day, time(0), UTC)
-        condition = condition | (
-            (F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(start + timedelta(days=1)))
-        )
-    return condition
+    gate: GateReport = field(default_factory=GateReport)
 
 
 def _dates(df: DataFrame, column: str) -> set[date]:
@@ -76,6 +68,8 @@ class DailyRun:
         self.max_bad_ratio = max_bad_ratio
         self.result = RunResult(logical_date, run_id, branch_name(logical_date, run_id))
         self._cached: list[DataFrame] = []
+        self._catalog_day = logical_date
+        self._in_effect: DataFrame | None = None
 
     @property
     def run_id(self) -> str:
@@ -134,6 +128,8 @@ class DailyRun:
         else:
             self.result.feeds["catalog"] = FeedCounts("catalog")
             self._say(f"catalog in effect: snapshot of {snapshot_day}")
+        self._catalog_day = snapshot_day
+        self._in_effect = accepted.select("show_id")
         snapshot = accepted.transform(silver.shows_rows(snapshot_day, self.run_id))
         existing = self.spark.table(T.SHOWS.spark_name)
         merged = self._persist(snapshot.transform(silver.latest_shows(existing)))
@@ -152,7 +148,7 @@ class DailyRun:
 
         table = self.spark.table(T.VIEWING_EVENTS.spark_name)
         window_days = [self.day - timedelta(days=n) for n in range(-1, LATE_DAYS + 2)]
-        in_window = _day_range("event_ts", window_days)
+        in_window = day_range("event_ts", window_days)
         this_arrival = F.col("arrival_date") == F.lit(self.day)
         # A rerun replaces what this arrival date stored before: remember the dates it touched.
         touched = _dates(table.where(in_window & this_arrival), "event_ts")
@@ -220,7 +216,7 @@ class DailyRun:
         days = self.result.event_dates
         if days:
             events = self.spark.table(T.VIEWING_EVENTS.spark_name).where(
-                _day_range("event_ts", days)
+                day_range("event_ts", days)
             )
             fact = self._persist(gold.user_show_daily(events))
             replace = F.col("event_date").isin(days)
@@ -232,7 +228,7 @@ class DailyRun:
             ).overwrite(replace)
         if self.result.signup_dates:
             signups = self.spark.table(T.SIGNUPS.spark_name).where(
-                _day_range("signup_ts", self.result.signup_dates)
+                day_range("signup_ts", self.result.signup_dates)
             )
             gold.signups_daily(signups).writeTo(T.SIGNUPS_DAILY.spark_name).overwrite(
                 F.col("signup_date").isin(self.result.signup_dates)
@@ -241,35 +237,71 @@ class DailyRun:
 
     # -- audit and publish -----------------------------------------------------------------
 
-    def audit(self) -> list[str]:
-        """Checks that decide publication: reconciliation and the bad-record threshold."""
-        return reconciliation.problems(self.result.feeds.values(), self.max_bad_ratio)
+    def audit(self) -> GateReport:
+        """Validate what the run staged on its branch; GX's verdict decides publication."""
+        assert self._in_effect is not None, "stage_catalog runs first"
+        scope = Scope(
+            self.day, self.result.event_dates, self.result.signup_dates, self._catalog_day
+        )
+        batches = {
+            name: self._persist(batch)
+            for name, batch in audit.table_batches(self.spark, scope, self._in_effect).items()
+        }
+        batches[T.RUN_LOG.identifier] = self._persist(
+            audit.run_batch(self.spark, scope, self.result.feeds, batches, self._in_effect)
+        )
+        low, high = self.settings.volume_band
+        parameters = Parameters(
+            arrival_date=self.day.isoformat(),
+            max_bad_ratio=self.max_bad_ratio,
+            volume_low=low,
+            volume_high=high,
+            freshness_hours=self.settings.freshness_hours,
+        )
+        report = gate.validate(
+            self.settings.home,
+            batches,
+            parameters,
+            run_name=self.result.branch,
+            overrides=self.settings.severity_overrides,
+        )
+        for warning in report.warnings:
+            self._say(f"warning: {warning.line()}")
+        return report
+
+    def refusal(self, report: GateReport) -> str:
+        """One line naming every failed error-level expectation and what it observed."""
+        reasons = []
+        for outcome in report.errors:
+            if outcome.check == "quarantine_share":
+                reasons += [
+                    bad_share(c, self.max_bad_ratio)
+                    for c in self.result.feeds.values()
+                    if c.bad_ratio > self.max_bad_ratio
+                ]
+            else:
+                reasons.append(outcome.line())
+        return "; ".join(reasons)
 
     def record(self, status: str, message: str | None) -> None:
-        """Append the run's per-feed counts and outcome to the run log (on main)."""
+        """Append the run's per-feed counts and its status to the run log (on main)."""
+        record_status(self.spark, self.run_id, self.day, self.result.branch, status, message,
+                      [(c.feed, c.lines_read, c.accepted, c.duplicates, c.quarantined,
+                        c.reconciled) for c in self.result.feeds.values()])  # fmt: skip
+
+    def record_audit(self, report: GateReport) -> None:
+        """Keep every expectation's verdict, passed or not, for ``viewership audit``."""
         now = datetime.now(UTC)
         rows = [
-            (
-                self.run_id,
-                self.day,
-                c.feed,
-                status,
-                c.lines_read,
-                c.accepted,
-                c.duplicates,
-                c.quarantined,
-                c.reconciled,
-                self.result.branch,
-                message,
-                now,
-            )
-            for c in self.result.feeds.values()
-        ]
-        schema = self.spark.table(T.RUN_LOG.spark_name).schema
-        self.spark.createDataFrame(rows, schema).writeTo(T.RUN_LOG.spark_name).append()
+            (self.run_id, self.day, o.table, o.check, o.expectation, o.severity, o.success,
+             o.observed, o.unexpected, o.details, self.result.branch, now)
+            for o in report.outcomes
+        ]  # fmt: skip
+        schema = self.spark.table(T.AUDIT_RESULTS.spark_name).schema
+        self.spark.createDataFrame(rows, schema).writeTo(T.AUDIT_RESULTS.spark_name).append()
 
     def execute(self) -> RunResult:
-        """Run the whole cycle; raise PublicationRefused (tables untouched) when checks fail."""
+        """Run the whole cycle; raise PublicationRefused (main untouched) when the gate fails."""
         try:
             drop_branch(self.spark, T.AUDITED_TABLES, self.result.branch)
             with staging(self.spark, self.result.branch):
@@ -277,21 +309,73 @@ class DailyRun:
                 self.stage_events(show_ids)
                 self.stage_signups()
                 self.stage_gold()
-            self.result.problems = self.audit()
-            if self.result.problems:
-                message = "; ".join(self.result.problems)
+                self.result.gate = report = self.audit()
+            self.record_audit(report)
+            if report.errors:
+                message = self.refusal(report)
                 self.record("refused", message)
                 raise PublicationRefused(
-                    f"{self.day}: nothing published: {message} "
-                    f"(staged data kept on branch {self.result.branch})"
+                    f"{self.day}: nothing published: {message} (staged data kept on branch "
+                    f"{self.result.branch}; details: viewership audit --date {self.day})"
                 )
+            # Publication spans tables: the run log says it began, so that a crash midway is
+            # seen and finished by the next run (finish_interrupted_publications).
+            self.record("publishing", None)
             self.result.published = publish(self.spark, T.AUDITED_TABLES, self.result.branch)
             self.record("published", None)
-            self._say(f"published {len(self.result.published)} tables")
+            self._say(
+                f"published {len(self.result.published)} tables"
+                + (f" with {len(report.warnings)} warning(s)" if report.warnings else "")
+            )
             return self.result
         finally:
             for df in self._cached:
                 df.unpersist()
+
+
+def record_status(
+    spark: SparkSession,
+    run_id: str,
+    day: date,
+    branch: str,
+    status: str,
+    message: str | None,
+    feeds: list[tuple[str, int, int, int, int, bool]],
+) -> None:
+    """Append one run-log row per feed: (feed, read, accepted, duplicates, quarantined, ok)."""
+    now = datetime.now(UTC)
+    rows = [(run_id, day, feed[0], status, *feed[1:], branch, message, now) for feed in feeds]
+    schema = spark.table(T.RUN_LOG.spark_name).schema
+    spark.createDataFrame(rows, schema).writeTo(T.RUN_LOG.spark_name).append()
+
+
+def finish_interrupted_publications(spark: SparkSession) -> list[str]:
+    """Complete any publication that a crash stopped between two tables; return their runs.
+
+    A run logs ``publishing`` before its first fast-forward and ``published`` after its last.
+    Every run finishes an unfinished one first, under the same commit lock, so no other commit
+    can have moved a table's main past the interrupted run's branch: the fast-forwards that
+    remain still apply, and a reader never keeps gold that is older than its silver.
+    """
+    log = spark.table(T.RUN_LOG.spark_name)
+    done = log.where(F.col("status") == "published").select("run_id")
+    pending = log.where(F.col("status") == "publishing").join(done, "run_id", "left_anti").collect()
+    finished = []
+    for run_id in sorted({row["run_id"] for row in pending}):
+        rows = [row for row in pending if row["run_id"] == run_id]
+        first = rows[0]
+        left = [t for t in T.AUDITED_TABLES if first["branch"] in branches(spark, t)]
+        publish(spark, left, first["branch"])
+        record_status(
+            spark, run_id, first["logical_date"], first["branch"], "published",
+            f"finished after an interruption; {len(left)} table(s) were still to publish",
+            [(r["feed"], r["lines_read"], r["accepted"], r["duplicates"], r["quarantined"],
+              r["reconciled"]) for r in rows],
+        )  # fmt: skip
+        log_msg = f"finished the interrupted publication of run {run_id} ({first['logical_date']})"
+        logging.getLogger("viewership.run").warning(log_msg)
+        finished.append(run_id)
+    return finished
 
 
 def _span(days: list[date]) -> str:
@@ -310,4 +394,5 @@ def run_date(
     """Run one arrival date end to end, holding the date's and the catalog's locks."""
     with date_lock(settings, logical_date), commit_lock(settings):
         T.ensure_tables(spark)
+        finish_interrupted_publications(spark)
         return DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()

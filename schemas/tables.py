@@ -239,7 +239,7 @@ RUN_LOG = TableDef(
         _f(1, "run_id", StringType()),
         _f(2, "logical_date", DateType()),
         _f(3, "feed", StringType(), doc="a feed, or '*' for the run as a whole"),
-        _f(4, "status", StringType(), doc="published | refused | failed"),
+        _f(4, "status", StringType(), doc="refused | publishing | published | failed"),
         _f(5, "lines_read", LongType()),
         _f(6, "accepted", LongType()),
         _f(7, "duplicates", LongType()),
@@ -247,11 +247,32 @@ RUN_LOG = TableDef(
         _f(9, "reconciled", BooleanType()),
         _f(10, "branch", StringType(), required=False),
         _f(11, "message", StringType(), required=False),
-        _f(12, "recorded_at", TimestamptzType(), doc="wall clock, for people; never for logic"),
+        _f(12, "recorded_at", TimestamptzType(), doc="wall clock: orders a date's reruns"),
     ),
     partition_spec=PartitionSpec(_identity(2, 1000, "logical_date")),
     properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
     doc="Operations: what each run read, accepted, collapsed and quarantined, and its outcome.",
+)
+
+AUDIT_RESULTS = TableDef(
+    identifier="ops.audit_results",
+    schema=Schema(
+        _f(1, "run_id", StringType()),
+        _f(2, "logical_date", DateType()),
+        _f(3, "table_name", StringType(), doc="the audited table the suite belongs to"),
+        _f(4, "check_name", StringType(), doc="the expectation's stable name in its suite"),
+        _f(5, "expectation", StringType(), doc="the GX expectation type"),
+        _f(6, "severity", StringType(), doc="error (blocks publication) | warn"),
+        _f(7, "success", BooleanType()),
+        _f(8, "observed", StringType(), doc="a sentence for people"),
+        _f(9, "unexpected", LongType(), required=False, doc="offending rows, where counted"),
+        _f(10, "details", StringType(), doc="GX's result, as JSON"),
+        _f(11, "branch", StringType()),
+        _f(12, "recorded_at", TimestamptzType(), doc="wall clock, for people"),
+    ),
+    partition_spec=PartitionSpec(_identity(2, 1000, "logical_date")),
+    properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
+    doc="Operations: every expectation's verdict in every run's audit.",
 )
 
 # Publication order: a reader never sees a layer ahead of the one it is built from.
@@ -259,7 +280,8 @@ BRONZE_TABLES = (VIEWING_EVENTS_RAW, SIGNUPS_RAW, CATALOG_RAW, QUARANTINE)
 SILVER_TABLES = (SHOWS, VIEWING_EVENTS, SIGNUPS)
 GOLD_TABLES = (USER_SHOW_DAILY, TOP_SHOWS_DAILY, GENRES_BY_REGION_DAILY, SIGNUPS_DAILY)
 AUDITED_TABLES = BRONZE_TABLES + SILVER_TABLES + GOLD_TABLES
-ALL_TABLES = AUDITED_TABLES + (RUN_LOG,)
+OPS_TABLES = (RUN_LOG, AUDIT_RESULTS)
+ALL_TABLES = AUDITED_TABLES + OPS_TABLES
 
 
 _SPARK_TYPES = {

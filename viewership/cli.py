@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-bad-ratio", type=_ratio, default=None)
     run.add_argument("--run-id", help="identifier of this run (default: a random one)")
 
+    audit = commands.add_parser(
+        "audit", help="show the quality gate's verdict on a date's latest run"
+    )
+    audit.add_argument("--date", type=_date, required=True)
+    audit.add_argument("--format", choices=("table", "json"), default="table")
+
     query = commands.add_parser("query", help="answer the interview questions")
     answers = query.add_subparsers(dest="answer", required=True, parser_class=_Parser)
     for name in ("top-shows", "genres", "co-watch", "signups"):
@@ -152,6 +158,17 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from viewership.report import latest_audit, render_report
+
+    _require_home(settings)
+    report = latest_audit(settings, args.date)
+    if report is None:
+        raise ViewershipError(f"no run recorded for {args.date} in {settings.home}")
+    print(render_report(report, args.format))
+    return 0
+
+
 def _query(settings: Settings, args: argparse.Namespace) -> int:
     from viewership import query
     from viewership.output import render
@@ -183,6 +200,8 @@ def _log_progress_to_stderr() -> None:
     logger.propagate = False
     # PyIceberg notes that the JDBC catalog's tables use the v0 layout Spark created: expected.
     logging.getLogger("pyiceberg").setLevel(logging.ERROR)
+    # GX reports through our own audit output and Data Docs, not through its log lines.
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(args.home)
-        handler = {"generate": _generate, "run": _run, "query": _query}[args.command]
+        handler = {"generate": _generate, "run": _run, "audit": _audit, "query": _query}[
+            args.command
+        ]
         return handler(settings, args)
     except ViewershipError as exc:
         print(f"viewership: error: {exc}", file=sys.stderr)

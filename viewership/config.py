@@ -38,6 +38,10 @@ class Settings:
     shuffle_partitions: int = 8
     driver_memory: str = "4g"
     extra_spark_conf: Mapping[str, str] = field(default_factory=dict)
+    # The quality gate: severity per check name, and the warn-level vitals' thresholds.
+    severity_overrides: Mapping[str, str] = field(default_factory=dict)
+    volume_band: tuple[float, float] = (0.5, 2.0)
+    freshness_hours: float = 24.0
 
     @property
     def landing(self) -> Path:
@@ -113,6 +117,33 @@ def jar_file_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
+def _gate_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The quality gate's knobs: VIEWERSHIP_SEVERITY, _VOLUME_BAND, _FRESHNESS_HOURS."""
+    overrides = {}
+    for item in filter(None, (p.strip() for p in env.get("VIEWERSHIP_SEVERITY", "").split(","))):
+        check, _, severity = item.partition("=")
+        if severity not in ("error", "warn"):
+            raise UsageError(
+                f"VIEWERSHIP_SEVERITY item {item!r} must be <check>=error or <check>=warn"
+            )
+        overrides[check.strip()] = severity
+    try:
+        low, high = (float(x) for x in env.get("VIEWERSHIP_VOLUME_BAND", "0.5,2.0").split(","))
+        freshness = float(env.get("VIEWERSHIP_FRESHNESS_HOURS", "24"))
+    except ValueError:
+        raise UsageError(
+            "VIEWERSHIP_VOLUME_BAND must be two numbers such as 0.5,2.0 and "
+            "VIEWERSHIP_FRESHNESS_HOURS a number of hours"
+        ) from None
+    if not 0 <= low <= 1 <= high:
+        raise UsageError(f"VIEWERSHIP_VOLUME_BAND {low},{high} must satisfy 0 <= low <= 1 <= high")
+    return {
+        "severity_overrides": overrides,
+        "volume_band": (low, high),
+        "freshness_hours": freshness,
+    }
+
+
 def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from arguments and the environment: the one switch between profiles."""
     env = os.environ if env is None else env
@@ -120,6 +151,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
     profile = env.get("VIEWERSHIP_PROFILE", "local")
     common = {
         "home": home_path,
+        **_gate_settings(env),
         "profile": profile,
         "jar_cache": Path(env.get("VIEWERSHIP_JAR_CACHE", DEFAULT_JAR_CACHE)).expanduser(),
         "shuffle_partitions": int(env.get("VIEWERSHIP_SHUFFLE_PARTITIONS", "8")),

@@ -45,7 +45,7 @@ def top_shows(settings: Settings, start: date, end: date, limit: int = 10) -> li
     """Shows by viewers, hours, show_id: ``rank, show_id, title, viewers, hours_viewed``."""
     _check_period(start, end)
     _check_limit(limit)
-    reader = _Reader.open(settings)
+    reader = Reader.open(settings)
     facts = reader.scan(
         USER_SHOW_DAILY,
         ("user_id", "show_id", "watch_seconds", "qualified"),
@@ -74,7 +74,7 @@ def genres(
     _check_period(start, end)
     _check_limit(limit)
     region = None if region is None else _known_region(region)
-    reader = _Reader.open(settings)
+    reader = Reader.open(settings)
     row_filter = _between("event_date", start, end)
     if region is not None:
         row_filter = And(row_filter, EqualTo("region", region))
@@ -107,7 +107,7 @@ def co_watch(settings: Settings, start: date, end: date, limit: int = 10) -> lis
     """Show pairs by users who qualified on both: ``rank, show_a, show_b, co_viewers``."""
     _check_period(start, end)
     _check_limit(limit)
-    reader = _Reader.open(settings)
+    reader = Reader.open(settings)
     facts = reader.scan(
         USER_SHOW_DAILY,
         ("user_id", "show_id", "qualified"),
@@ -132,7 +132,7 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
     _check_period(start, end)
     if by not in SIGNUPS_BY:
         raise UsageError(f"unknown --by {by!r}; choose one of {', '.join(SIGNUPS_BY)}")
-    reader = _Reader.open(settings)
+    reader = Reader.open(settings)
     table = reader.scan(
         SIGNUPS_DAILY,
         ("signup_date", "region", "plan", "new_users"),
@@ -145,14 +145,14 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
     return [{key: r["key"], "new_users": r["new_users"]} for r in rows]
 
 
-class _Reader:
+class Reader:
     """Published tables through PyIceberg; a table not created yet reads as empty."""
 
     def __init__(self, catalog: Catalog | None) -> None:
         self._catalog = catalog
 
     @classmethod
-    def open(cls, settings: Settings) -> _Reader:
+    def open(cls, settings: Settings) -> Reader:
         """Open the catalog, without creating anything in a home that has no catalog yet."""
         if not settings.home.is_dir():
             raise UsageError(f"home folder {settings.home} does not exist")
@@ -180,6 +180,20 @@ class _Reader:
                     scan = scan.filter(row_filter)
                 return scan.to_arrow()
         return schema_to_pyarrow(table.schema.select(*columns)).empty_table()
+
+    def tables_with_branch(self, tables: tuple[TableDef, ...], branch: str) -> list[str]:
+        """The tables on which a branch still exists (an audit branch not published or dropped)."""
+        found: list[str] = []
+        if self._catalog is None:
+            return found
+        for table in tables:
+            try:
+                refs = self._catalog.load_table(table.identifier).metadata.refs
+            except (NoSuchTableError, NoSuchNamespaceError):
+                continue
+            if branch in refs:
+                found.append(table.identifier)
+        return found
 
 
 def _run(

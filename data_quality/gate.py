@@ -1,0 +1,200 @@
+"""The quality gate: validate each staged batch with its GX suite and grade what failed.
+
+GX runs inside the Spark job, on DataFrames read from the audit branch (never when a DAG is
+parsed). The GX project lives under ``<home>/gx``: a file context whose suites, validation
+definitions and checkpoints are rewritten from ``data_quality.suites`` at start-up (the code
+is the source of truth), and whose ``uncommitted/`` folder keeps every validation result and
+the Data Docs site rendered from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+from great_expectations.core import ExpectationValidationResult
+from great_expectations.data_context import AbstractDataContext
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from pyspark.sql import DataFrame
+
+from data_quality.suites import (
+    ERROR,
+    SEVERITIES,
+    SUITES,
+    WARN,
+    Parameters,
+    build_suite,
+    check_names,
+)
+from viewership.errors import UsageError
+
+_DATASOURCE = "audit_branch"
+_SEVERITY_NAMES = {value.value: name for name, value in SEVERITIES.items()}
+_SAMPLE = 3
+# A first pass only counts; a table with a failure is validated again to collect examples.
+# Most runs pass, and the examples (partial lists, value counts) cost a Spark job each.
+_PASSES = {
+    "verdict": {"result_format": "BOOLEAN_ONLY"},
+    "detail": {"result_format": "SUMMARY", "partial_unexpected_count": _SAMPLE},
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's verdict on one table's staged batch."""
+
+    table: str
+    check: str
+    expectation: str
+    severity: str
+    success: bool
+    observed: str
+    unexpected: int | None = None
+    details: str = "{}"
+
+    def line(self) -> str:
+        return f"{self.table} {self.check}: {self.observed}"
+
+
+@dataclass
+class GateReport:
+    """Every outcome of one run's audit, and where GX rendered them."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    data_docs: Path | None = None
+
+    @property
+    def errors(self) -> list[Outcome]:
+        """Failed error-level expectations: any one of them blocks publication."""
+        return [o for o in self.outcomes if not o.success and o.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == WARN]
+
+
+def gx_root(home: Path) -> Path:
+    return home / "gx"
+
+
+def data_docs_index(home: Path) -> Path:
+    """The Data Docs page to open in a browser."""
+    return gx_root(home) / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+@cache
+def _context(root: str) -> AbstractDataContext:
+    """The file context under the home, its project rewritten from code once per process."""
+    context = gx.get_context(mode="file", project_root_dir=str(Path(root).parent))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    source = context.data_sources.add_or_update_spark(_DATASOURCE, persist=False)
+    for table in SUITES:
+        asset = source.add_dataframe_asset(table)
+        batch = asset.add_batch_definition_whole_dataframe("staged")
+        suite = context.suites.add_or_update(build_suite(table))
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=table, data=batch, suite=suite)
+        )
+        for name, result_format in _PASSES.items():
+            context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=f"{table}.{name}",
+                    validation_definitions=[definition],
+                    result_format=result_format,
+                )
+            )
+    return context
+
+
+def validate(
+    home: Path,
+    batches: Mapping[str, DataFrame],
+    parameters: Parameters,
+    run_name: str,
+    overrides: Mapping[str, str] | None = None,
+    render: bool = True,
+) -> GateReport:
+    """Run each table's checkpoint on its batch; the report says what failed and how badly.
+
+    ``render`` adds the run's results to the Data Docs site (the only slow part GX adds).
+    """
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - check_names())
+    if unknown:
+        raise UsageError(
+            f"VIEWERSHIP_SEVERITY names unknown check(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(check_names()))}"
+        )
+    root = gx_root(home)
+    root.mkdir(parents=True, exist_ok=True)
+    context = _context(str(root))
+    report = GateReport(data_docs=data_docs_index(home))
+    rendered = []
+    for table, batch in batches.items():
+        # Severities are configuration: write the suite as this run grades it, every run.
+        context.suites.add_or_update(build_suite(table, overrides))
+        for name in _PASSES:
+            result = context.checkpoints.get(f"{table}.{name}").run(
+                batch_parameters={"dataframe": batch},
+                expectation_parameters=parameters.as_gx(),
+                run_id=gx.RunIdentifier(run_name=run_name),
+            )
+            if result.success:
+                break
+        rendered.extend(result.run_results)
+        for validation in result.run_results.values():
+            report.outcomes.extend(_outcome(table, r) for r in validation.results)
+    if render:
+        # One Data Docs build for the whole run: GX renders each page with fresh templates.
+        context.build_data_docs(resource_identifiers=rendered)
+    return report
+
+
+def _outcome(table: str, result: ExpectationValidationResult) -> Outcome:
+    config = result.expectation_config
+    assert config is not None  # GX attaches the configuration to every result
+    details: dict[str, Any] = dict(result.result or {})
+    raised = (result.exception_info or {}).get("raised_exception", False)
+    if raised:
+        observed = f"could not be evaluated: {result.exception_info.get('exception_message')}"
+    elif config.type == "unexpected_rows_expectation":
+        rows = (details.get("details") or {}).get("unexpected_rows") or []
+        observed = f"{details.get('observed_value') or 0:,} rows unexpected"
+        observed += f", e.g. {_short(rows[:_SAMPLE])}" if rows else ""
+    elif "observed_value" in details:
+        observed = f"observed {details['observed_value']}"
+    elif "unexpected_count" in details:
+        sample = details.get("partial_unexpected_list") or []
+        observed = f"{details['unexpected_count'] or 0:,} of {details.get('element_count') or 0:,}"
+        observed += " rows unexpected" + (f", e.g. {_short(sample[:_SAMPLE])}" if sample else "")
+    else:
+        observed = "passed" if result.success else "failed"
+    return Outcome(
+        table=table,
+        check=str(config.meta.get("check") if config.meta else config.type),
+        expectation=config.type,
+        severity=_SEVERITY_NAMES.get(str(config.severity.value), ERROR),
+        success=bool(result.success) and not raised,
+        observed=observed,
+        unexpected=_count(details),
+        details=json.dumps(details, default=str, sort_keys=True),
+    )
+
+
+def _count(details: Mapping[str, Any]) -> int | None:
+    """The number of offending rows, where the expectation counts rows."""
+    for key in ("unexpected_count", "observed_value"):
+        value = details.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _short(values: list[Any]) -> str:
+    return ", ".join(json.dumps(v, default=str) for v in values)

@@ -1,0 +1,158 @@
+"""The audit step's I/O: read what a run staged on its audit branch into the gate's batches.
+
+Called while ``spark.wap.branch`` names the run's branch, so every read here sees the staged
+state of each table, not main. The batches' derived columns come from data_quality.batches;
+the run-level batch (one row per feed) lines the run's own counts up against the branch.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from data_quality import batches as B
+from data_quality.reconciliation import FeedCounts
+from schemas import tables as T
+
+VOLUME_HISTORY_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the run touched: its arrival date and the event and signup dates it recomputed."""
+
+    arrival_date: date
+    event_dates: list[date]
+    signup_dates: list[date]
+    catalog_day: date
+
+
+def day_range(column: str, days: list[date]) -> Column:
+    """A filter on a timestamp column that Iceberg can prune by its days() partition."""
+    condition = F.lit(False)
+    for day in days:
+        start = datetime.combine(day, time(0), UTC)
+        condition = condition | (
+            (F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(start + timedelta(days=1)))
+        )
+    return condition
+
+
+def table_batches(spark: SparkSession, scope: Scope, in_effect: DataFrame) -> dict[str, DataFrame]:
+    """One batch per audited table: the rows of the dates this run wrote, as staged."""
+
+    def read(table: T.TableDef) -> DataFrame:
+        return spark.table(table.spark_name)
+
+    this_arrival = F.col("arrival_date") == F.lit(scope.arrival_date)
+    event_days = F.col("event_date").isin(scope.event_dates)
+    shows = read(T.SHOWS)
+    events = read(T.VIEWING_EVENTS).where(day_range("event_ts", scope.event_dates))
+    signups = read(T.SIGNUPS).where(day_range("signup_ts", scope.signup_dates))
+    fact = read(T.USER_SHOW_DAILY).where(event_days)
+    top = read(T.TOP_SHOWS_DAILY).where(event_days)
+    batches = {raw.identifier: read(raw).where(this_arrival) for raw in T.RAW_TABLES.values()}
+    return batches | {
+        T.QUARANTINE.identifier: read(T.QUARANTINE).where(this_arrival),
+        T.SHOWS.identifier: B.shows_batch(shows),
+        T.VIEWING_EVENTS.identifier: B.events_batch(events, shows, in_effect, scope.arrival_date),
+        T.SIGNUPS.identifier: B.signups_batch(signups),
+        T.USER_SHOW_DAILY.identifier: B.user_show_batch(fact, events),
+        T.TOP_SHOWS_DAILY.identifier: B.top_shows_batch(top, fact),
+        T.GENRES_BY_REGION_DAILY.identifier: B.genres_batch(
+            read(T.GENRES_BY_REGION_DAILY).where(event_days), top, shows
+        ),
+        T.SIGNUPS_DAILY.identifier: B.signups_daily_batch(
+            read(T.SIGNUPS_DAILY).where(F.col("signup_date").isin(scope.signup_dates)), signups
+        ),
+    }
+
+
+def run_batch(
+    spark: SparkSession,
+    scope: Scope,
+    feeds: Mapping[str, FeedCounts],
+    batches: Mapping[str, DataFrame],
+    in_effect: DataFrame,
+) -> DataFrame:
+    """One row per feed: the run's counts beside what the branch holds, and the day's vitals."""
+    day = scope.arrival_date
+    this_arrival = F.col("arrival_date") == F.lit(day)
+    quarantined = {
+        row["feed"]: row["n"]
+        for row in batches[T.QUARANTINE.identifier].groupBy("feed").agg(F.count("*").alias("n"))
+        .collect()
+    }  # fmt: skip
+    events = batches[T.VIEWING_EVENTS.identifier].where(this_arrival)
+    # Epoch seconds: a collected timestamp would come back in the driver's local time zone.
+    newest, staged_events = events.agg(
+        F.max(F.col("event_ts").cast("long")), F.count("*")
+    ).first() or (None, 0)
+    silver = {
+        "viewing_events": staged_events,
+        "signups": batches[T.SIGNUPS.identifier].where(this_arrival).count(),
+        "catalog": (
+            batches[T.SHOWS.identifier].join(in_effect, "show_id", "left_semi").count()
+            if scope.catalog_day == day
+            else 0
+        ),
+    }
+    end_of_day = datetime.combine(day + timedelta(days=1), time(0), UTC).timestamp()
+    rows = []
+    for feed, counts in feeds.items():
+        volume = _volume_ratio(spark, day, counts.accepted) if feed == "viewing_events" else None
+        lag = (
+            (end_of_day - newest) / 3600
+            if feed == "viewing_events" and newest is not None
+            else None
+        )
+        rows.append(
+            (
+                feed,
+                counts.lines_read,
+                counts.accepted,
+                counts.duplicates,
+                counts.quarantined,
+                batches[T.RAW_TABLES[feed].identifier].count(),
+                quarantined.get(feed, 0),
+                silver[feed],
+                counts.bad_ratio,
+                volume,
+                lag,
+            )
+        )
+    return spark.createDataFrame(rows, B.RUN_SCHEMA)
+
+
+def _volume_ratio(spark: SparkSession, day: date, accepted: int) -> float | None:
+    """Accepted events over the median of the trailing week's published days.
+
+    None (no judgement) until at least three of the seven days before have published.
+    """
+    history = (
+        spark.table(T.RUN_LOG.spark_name)
+        .where(
+            (F.col("feed") == "viewing_events")
+            & (F.col("status") == "published")
+            & F.col("logical_date").between(day - timedelta(days=VOLUME_HISTORY_DAYS),
+                                            day - timedelta(days=1))
+        )
+        .withColumn(
+            "_latest",
+            F.row_number().over(
+                Window.partitionBy("logical_date").orderBy(F.col("recorded_at").desc())
+            ),
+        )
+        .where(F.col("_latest") == 1)
+        .select("accepted")
+        .collect()
+    )  # fmt: skip
+    if len(history) < 3:
+        return None
+    median = statistics.median(row["accepted"] for row in history)
+    return accepted / median if median else None

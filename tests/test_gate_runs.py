@@ -1,0 +1,205 @@
+"""Write-Audit-Publish end to end: what the gate lets through, blocks, records and recovers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import date
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from data_quality.suites import SUITES
+from jobs import gold, silver
+from jobs import run as run_module
+from jobs.run import finish_interrupted_publications
+from jobs.wap import publish
+from schemas import tables as T
+from schemas.tables import TableDef
+from tests.lake_kit import branch_heads, main_snapshots, rows, run
+from tests.landing_kit import catalog, ev, signup, write_lines
+from viewership.catalog import load_catalog
+from viewership.config import Settings
+from viewership.errors import PublicationRefused
+from viewership.report import latest_audit, render_report
+
+D1, D2, D3, D4 = (date(2026, 11, day) for day in range(1, 5))
+
+
+def _a_day(settings: Settings, day: date, events: int = 4) -> None:
+    """A small clean arrival day: the catalog, some qualified views and a signup."""
+    catalog(settings.landing, day)
+    write_lines(
+        settings.landing, "viewing_events", day,
+        [ev(f"{day:%d}-{i}", f"u{i % 3}", ("s1", "s2")[i % 2], f"{day}T1{i % 10}:00:00Z", 150)
+         for i in range(events)],
+    )  # fmt: skip
+    write_lines(settings.landing, "signups", day, [signup(f"n{day:%d}", f"{day}T08:00:00Z")])
+
+
+def _published_rows(settings: Settings, table: TableDef) -> int:
+    return load_catalog(settings).load_table(table.identifier).scan().to_arrow().num_rows
+
+
+def test_a_clean_day_publishes_and_every_verdict_is_recorded(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    _a_day(lakehouse, D1)
+    result = run(spark, lakehouse, D1)
+    assert result.published == [t.identifier for t in T.AUDITED_TABLES]
+    report = latest_audit(lakehouse, D1)
+    assert report is not None
+    assert (report.status, report.run_id, report.failed) == ("published", "t01", [])
+    assert {e["table_name"] for e in report.expectations} == set(SUITES)
+    assert report.branch_kept_on == []  # the audit branch is gone once main has it
+    assert (lakehouse.home / "gx" / "uncommitted" / "data_docs" / "local_site").is_dir()
+    assert "published" in render_report(report, "table").splitlines()[0]
+
+
+def _inflated_viewers(fact: DataFrame) -> DataFrame:
+    return ORIGINAL_TOP_SHOWS(fact).withColumn("viewers", F.col("viewers") + 1)
+
+
+def _doubled_events(day: date, run_id: str) -> silver.Transform:
+    make = ORIGINAL_EVENTS_ROWS(day, run_id)
+    return lambda accepted: make(accepted).unionByName(make(accepted))
+
+
+ORIGINAL_TOP_SHOWS = gold.top_shows_daily
+ORIGINAL_EVENTS_ROWS = silver.events_rows
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "broken", "failed"),
+    [
+        (gold, "top_shows_daily", _inflated_viewers, "gold.top_shows_daily viewers_match_fact"),
+        (silver, "events_rows", _doubled_events, "silver.viewing_events event_id_unique"),
+    ],
+    ids=["gold", "silver"],
+)
+def test_a_failed_error_level_check_publishes_nothing(
+    spark: SparkSession,
+    lakehouse: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    name: str,
+    broken: object,
+    failed: str,
+) -> None:
+    # Given a published day, and a transform that now stages wrong rows for the next one
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1)
+    before = main_snapshots(lakehouse)
+    published_top = rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers")
+    _a_day(lakehouse, D2)
+    monkeypatch.setattr(module, name, broken)
+    # When the day runs, the gate refuses it in one line that names the failed expectation
+    with pytest.raises(PublicationRefused, match=failed) as refused:
+        run(spark, lakehouse, D2)
+    assert "\n" not in str(refused.value)
+    # Then every main is at the same snapshot, and readers see none of the staged rows
+    assert main_snapshots(lakehouse) == before
+    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers") == published_top
+    assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 4
+    # and the branch is kept for inspection, as `viewership audit` says
+    report = latest_audit(lakehouse, D2)
+    assert report is not None and report.status == "refused"
+    assert failed in [f"{e['table_name']} {e['check_name']}" for e in report.failed]
+    assert set(report.branch_kept_on) == {t.identifier for t in T.AUDITED_TABLES}
+    assert f"VERSION AS OF '{report.branch}'" in render_report(report, "table")
+    # and once the transform is fixed, the same date publishes
+    monkeypatch.undo()
+    assert run(spark, lakehouse, D2, run_id="fixed").published
+    assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 8
+
+
+def test_volume_and_freshness_warn_by_default_and_block_when_configured(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given three published days of 4 events each
+    for day in (D1, D2, D3):
+        _a_day(lakehouse, day)
+        run(spark, lakehouse, day)
+    # and a fourth day with 3x the volume, all of it stamped two days late
+    catalog(lakehouse.landing, D4)
+    late = [ev(f"late{i}", f"u{i}", "s1", "2026-11-02T10:00:00Z", 150) for i in range(12)]
+    write_lines(lakehouse.landing, "viewing_events", D4, late)
+    # When volume is configured as an error, the day is refused for it alone
+    strict = dataclasses.replace(lakehouse, severity_overrides={"volume": "error"})
+    with pytest.raises(PublicationRefused, match=r"ops.run_log volume: 1 of 3 rows") as refused:
+        run(spark, strict, D4)
+    assert "freshness" not in str(refused.value)
+    # Then by default both are warnings: the day publishes and the warnings are recorded
+    result = run(spark, lakehouse, D4, run_id="again")
+    assert sorted(o.check for o in result.gate.warnings) == ["freshness", "volume"]
+    report = latest_audit(lakehouse, D4)
+    assert report is not None and report.status == "published"
+    assert sorted((e["check_name"], e["severity"]) for e in report.failed) == [
+        ("freshness", "warn"),
+        ("volume", "warn"),
+    ]
+
+
+def test_a_blocked_date_publishes_once_its_landing_is_fixed(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given a day with one unreadable line in ten, which the default 5% threshold refuses
+    catalog(lakehouse.landing, D1)
+    good = [ev(f"e{i}", "u1", "s1", "2026-11-01T10:00:00Z", 150) for i in range(9)]
+    write_lines(lakehouse.landing, "viewing_events", D1, [*good, "{not json"])
+    with pytest.raises(PublicationRefused, match="10.0% of lines quarantined"):
+        run(spark, lakehouse, D1)
+    assert _published_rows(lakehouse, T.QUARANTINE) == 0
+    # When the file is fixed at the source and the date reruns
+    write_lines(lakehouse.landing, "viewing_events", D1, good)
+    result = run(spark, lakehouse, D1, run_id="rerun")
+    # Then it publishes, and the log keeps both attempts
+    assert result.feeds["viewing_events"].accepted == 9
+    assert _published_rows(lakehouse, T.QUARANTINE) == 0
+    statuses = rows(spark, T.RUN_LOG, "run_id", "status")
+    assert sorted({s for s in statuses}) == [
+        ("rerun", "published"),
+        ("rerun", "publishing"),
+        ("t01", "refused"),
+    ]
+
+
+def test_an_interrupted_publication_is_finished_by_the_next_run(
+    spark: SparkSession, lakehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run that dies after fast-forwarding bronze and silver, before gold
+    _a_day(lakehouse, D1)
+
+    def dies_before_gold(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> None:
+        publish(spark, [t for t in tables if t not in T.GOLD_TABLES], branch)
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(run_module, "publish", dies_before_gold)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(spark, lakehouse, D1)
+    monkeypatch.undo()
+    branch = "audit_20261101_t01"
+    heads = branch_heads(lakehouse, branch)
+    # Then the half-finished state is visible: silver is new, gold still waits on the branch
+    assert set(heads) == {t.identifier for t in T.GOLD_TABLES}
+    assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 4
+    assert _published_rows(lakehouse, T.TOP_SHOWS_DAILY) == 0
+    report = latest_audit(lakehouse, D1)
+    assert report is not None and report.status == "publishing"
+    assert "publication was interrupted" in render_report(report, "table")
+    # When the next run starts, it first finishes that publication from the kept branch
+    assert finish_interrupted_publications(spark) == ["t01"]
+    snapshots = main_snapshots(lakehouse)
+    assert {name: snapshots[name] for name in heads} == heads
+    assert branch_heads(lakehouse, branch) == {}
+    assert finish_interrupted_publications(spark) == []
+    # and a rerun of the date converges to the tables of an uninterrupted run
+    expected = rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds")
+    run(spark, lakehouse, D1, run_id="rerun")
+    assert expected == [(D1, "s1", 2, 300), (D1, "s2", 2, 300)]
+    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds") == (
+        expected
+    )
+    report = latest_audit(lakehouse, D1)
+    assert report is not None and (report.run_id, report.status) == ("rerun", "published")

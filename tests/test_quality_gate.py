@@ -1,0 +1,350 @@
+"""The gate's suites on crafted batches: a clean batch passes, and every check catches its break.
+
+Each case starts from a small batch that passes its table's suite and breaks one rule; real GX
+validates it (the same file context and checkpoints a run uses), and exactly the checks named
+must fail, at their configured severity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from data_quality import batches as B
+from data_quality import gate
+from data_quality.suites import DEFAULT_WARN, SUITES, Parameters, build_suite, check_names
+from schemas import tables as T
+from viewership.errors import UsageError
+
+D = date(2026, 11, 2)
+TS = datetime(2026, 11, 2, 10, tzinfo=UTC)
+PARAMS = Parameters(
+    arrival_date=D.isoformat(),
+    max_bad_ratio=0.05,
+    volume_low=0.5,
+    volume_high=2.0,
+    freshness_hours=24.0,
+)
+
+Row = dict[str, Any]
+
+RAW = "arrival_date date, source_file string, line_number long, raw_line binary, run_id string"
+GOOD: dict[str, tuple[str, list[Row]]] = {
+    "raw": (RAW, [
+        {"arrival_date": D, "source_file": "a.jsonl", "line_number": 1, "raw_line": b"{}",
+         "run_id": "r"},
+        {"arrival_date": D, "source_file": "a.jsonl", "line_number": 2, "raw_line": b"x",
+         "run_id": "r"},
+    ]),
+    T.QUARANTINE.identifier: (
+        "feed string, arrival_date date, source_file string, line_number long, raw_line binary,"
+        " reason string, field string, detail string, run_id string",
+        [{"feed": "signups", "arrival_date": D, "source_file": "a.jsonl", "line_number": 2,
+          "raw_line": b"x", "reason": "invalid_json", "field": None, "detail": "not JSON",
+          "run_id": "r"}],
+    ),
+    T.SHOWS.identifier: (
+        "show_id string, title string, genres array<string>, type string, release_year long,"
+        " snapshot_date date, run_id string, genre_count int",
+        [{"show_id": "s1", "title": "Alpha", "genres": ["drama"], "type": "film",
+          "release_year": 2020, "snapshot_date": D, "run_id": "r", "genre_count": 1},
+         {"show_id": "s2", "title": "Beta", "genres": ["kids", "drama"], "type": "series",
+          "release_year": 2021, "snapshot_date": D, "run_id": "r", "genre_count": 2}],
+    ),
+    T.VIEWING_EVENTS.identifier: (
+        "event_id string, user_id string, show_id string, event_ts timestamp, watch_seconds int,"
+        " device string, country string, region string, arrival_date date, source_file string,"
+        " run_id string, arrival_lag_days int, show_in_catalog boolean",
+        [{"event_id": f"e{i}", "user_id": "u1", "show_id": "s1", "event_ts": TS,
+          "watch_seconds": 300, "device": "tv", "country": "US", "region": "UCAN",
+          "arrival_date": D, "source_file": "a.jsonl", "run_id": "r", "arrival_lag_days": 0,
+          "show_in_catalog": True} for i in range(2)],
+    ),
+    T.SIGNUPS.identifier: (
+        "user_id string, signup_ts timestamp, country string, region string, plan string,"
+        " arrival_date date, source_file string, run_id string, arrival_lag_days int",
+        [{"user_id": "u1", "signup_ts": TS, "country": "FR", "region": "EMEA", "plan": "basic",
+          "arrival_date": D, "source_file": "a.jsonl", "run_id": "r", "arrival_lag_days": 0}],
+    ),
+    T.USER_SHOW_DAILY.identifier: (
+        "event_date date, user_id string, show_id string, region string, watch_seconds long,"
+        " qualified boolean, qualified_in_region boolean, silver_seconds long",
+        [{"event_date": D, "user_id": "u1", "show_id": "s1", "region": "UCAN",
+          "watch_seconds": 100, "qualified": True, "qualified_in_region": False,
+          "silver_seconds": 100},
+         {"event_date": D, "user_id": "u1", "show_id": "s1", "region": "EMEA",
+          "watch_seconds": 130, "qualified": True, "qualified_in_region": True,
+          "silver_seconds": 130}],
+    ),
+    T.TOP_SHOWS_DAILY.identifier: (
+        "event_date date, show_id string, viewers long, watch_seconds long, hours_viewed double,"
+        " fact_viewers long, fact_seconds long",
+        [{"event_date": D, "show_id": "s1", "viewers": 1, "watch_seconds": 230,
+          "hours_viewed": 230 / 3600, "fact_viewers": 1, "fact_seconds": 230}],
+    ),
+    T.GENRES_BY_REGION_DAILY.identifier: (
+        "event_date date, genre string, region string, viewers long, watch_seconds long,"
+        " hours_viewed double, genre_seconds long, shows_seconds long, genre_show_viewers long",
+        [{"event_date": D, "genre": "drama", "region": "UCAN", "viewers": 0,
+          "watch_seconds": 100, "hours_viewed": 100 / 3600, "genre_seconds": 230,
+          "shows_seconds": 230, "genre_show_viewers": 1},
+         {"event_date": D, "genre": "drama", "region": "EMEA", "viewers": 1,
+          "watch_seconds": 130, "hours_viewed": 130 / 3600, "genre_seconds": 230,
+          "shows_seconds": 230, "genre_show_viewers": 1}],
+    ),
+    T.SIGNUPS_DAILY.identifier: (
+        "signup_date date, region string, plan string, new_users long, silver_new_users long",
+        [{"signup_date": D, "region": "EMEA", "plan": "basic", "new_users": 1,
+          "silver_new_users": 1}],
+    ),
+    T.RUN_LOG.identifier: (
+        B.RUN_SCHEMA.simpleString().removeprefix("struct<").removesuffix(">").replace(":", " "),
+        [{"feed": "viewing_events", "lines_read": 100, "accepted": 90, "duplicates": 5,
+          "quarantined": 5, "raw_rows": 100, "quarantine_rows": 5, "silver_rows": 90,
+          "bad_ratio": 0.05, "volume_ratio": 1.0, "newest_event_lag_hours": 1.0},
+         {"feed": "signups", "lines_read": 0, "accepted": 0, "duplicates": 0,
+          "quarantined": 0, "raw_rows": 0, "quarantine_rows": 0, "silver_rows": 0,
+          "bad_ratio": 0.0, "volume_ratio": None, "newest_event_lag_hours": None}],
+    ),
+}  # fmt: skip
+
+
+def _set(index: int = 0, **changes: Any) -> Callable[[list[Row]], list[Row]]:
+    """Break a batch by changing some columns of one of its rows."""
+    return lambda rows: [{**r, **changes} if i == index else r for i, r in enumerate(rows)]
+
+
+def _copy_row(rows: list[Row]) -> list[Row]:
+    return [*rows, dict(rows[0])]
+
+
+def _nulls(*columns: str) -> Callable[[list[Row]], list[Row]]:
+    return _set(**dict.fromkeys(columns))
+
+
+RAW_BREAKS = {
+    "source_file_not_null, line_number_not_null, raw_line_not_null, run_id_not_null": _nulls(
+        "source_file", "line_number", "raw_line", "run_id"
+    ),
+    "arrival_date": _set(arrival_date=date(2026, 11, 1)),
+    "line_number_positive": _set(line_number=0),
+    "line_unique": _set(1, line_number=1),
+}
+
+# (table, the checks a break must fail, the break)
+BREAKS: list[tuple[str, str, Callable[[list[Row]], list[Row]]]] = [
+    *((raw.identifier, checks, broken) for raw in T.RAW_TABLES.values()
+      for checks, broken in RAW_BREAKS.items()),
+    (T.QUARANTINE.identifier,
+     "source_file_not_null, line_number_not_null, raw_line_not_null, reason_not_null, "
+     "detail_not_null",
+     _nulls("source_file", "line_number", "raw_line", "reason", "detail")),
+    (T.QUARANTINE.identifier, "feed_known", _set(feed="clicks")),
+    (T.QUARANTINE.identifier, "reason_known", _set(reason="looked_odd")),
+    (T.QUARANTINE.identifier, "arrival_date", _set(arrival_date=date(2026, 11, 3))),
+    (T.QUARANTINE.identifier, "line_unique", _copy_row),
+    (T.SHOWS.identifier, "title_not_null, type_not_null, release_year_not_null, "
+     "snapshot_date_not_null", _nulls("title", "type", "release_year",
+                                                  "snapshot_date")),
+    (T.SHOWS.identifier, "show_id_length", _set(show_id="")),
+    (T.SHOWS.identifier, "show_id_unique", _set(1, show_id="s1")),
+    (T.SHOWS.identifier, "type_known", _set(type="podcast")),
+    (T.SHOWS.identifier, "has_a_genre", _set(genres=[], genre_count=0)),
+    (T.VIEWING_EVENTS.identifier, "event_ts_not_null, watch_seconds_not_null, device_not_null, "
+     "country_not_null, arrival_date_not_null",
+     _nulls("event_ts", "watch_seconds", "device", "country", "arrival_date",
+            "arrival_lag_days")),
+    (T.VIEWING_EVENTS.identifier, "event_id_length, user_id_length, show_id_length",
+     _set(event_id="e" * 65, user_id="", show_id="")),
+    (T.VIEWING_EVENTS.identifier, "event_id_unique", _set(1, event_id="e0")),
+    (T.VIEWING_EVENTS.identifier, "watch_seconds_range", _set(watch_seconds=86_401)),
+    (T.VIEWING_EVENTS.identifier, "watch_seconds_range", _set(watch_seconds=-1)),
+    (T.VIEWING_EVENTS.identifier, "device_known", _set(device="TV")),
+    (T.VIEWING_EVENTS.identifier, "country_code", _set(country="usa")),
+    (T.VIEWING_EVENTS.identifier, "region_known", _set(region="MARS")),
+    (T.VIEWING_EVENTS.identifier, "arrival_window", _set(arrival_lag_days=31)),
+    (T.VIEWING_EVENTS.identifier, "arrival_window", _set(arrival_lag_days=-2)),
+    (T.VIEWING_EVENTS.identifier, "show_in_catalog", _set(show_in_catalog=False)),
+    (T.SIGNUPS.identifier, "signup_ts_not_null, country_not_null, arrival_date_not_null",
+     _nulls("signup_ts", "country", "arrival_date", "arrival_lag_days")),
+    (T.SIGNUPS.identifier, "user_id_length", _set(user_id="u" * 65)),
+    (T.SIGNUPS.identifier, "user_id_unique", _copy_row),
+    (T.SIGNUPS.identifier, "plan_known", _set(plan="gold")),
+    (T.SIGNUPS.identifier, "region_known", _set(region="")),
+    (T.SIGNUPS.identifier, "arrival_window", _set(arrival_lag_days=45)),
+    (T.USER_SHOW_DAILY.identifier, "event_date_not_null, user_id_not_null, show_id_not_null, "
+     "region_not_null, watch_seconds_not_null, seconds_match_silver",
+     _nulls("event_date", "user_id", "show_id", "region", "watch_seconds")),
+    (T.USER_SHOW_DAILY.identifier, "key_unique", _set(1, region="UCAN")),
+    (T.USER_SHOW_DAILY.identifier, "watch_seconds_positive, seconds_match_silver",
+     _set(watch_seconds=-5)),
+    (T.USER_SHOW_DAILY.identifier, "region_known", _set(region="NOWHERE")),
+    (T.USER_SHOW_DAILY.identifier, "qualified_consistent", _set(1, qualified=False)),
+    (T.USER_SHOW_DAILY.identifier, "seconds_match_silver", _set(silver_seconds=None)),
+    (T.TOP_SHOWS_DAILY.identifier, "key_unique", _copy_row),
+    (T.TOP_SHOWS_DAILY.identifier, "viewers_match_fact", _set(viewers=2)),
+    (T.TOP_SHOWS_DAILY.identifier, "viewers_match_fact", _set(fact_viewers=None)),
+    (T.TOP_SHOWS_DAILY.identifier, "seconds_match_fact", _set(fact_seconds=229)),
+    (T.TOP_SHOWS_DAILY.identifier, "hours_from_seconds", _set(hours_viewed=0.07)),
+    (T.GENRES_BY_REGION_DAILY.identifier, "key_unique", _set(1, region="UCAN")),
+    (T.GENRES_BY_REGION_DAILY.identifier, "region_known", _set(region="MOON")),
+    (T.GENRES_BY_REGION_DAILY.identifier, "viewers_range", _set(viewers=-1)),
+    (T.GENRES_BY_REGION_DAILY.identifier, "hours_add_up", _set(shows_seconds=231)),
+    (T.GENRES_BY_REGION_DAILY.identifier, "hours_add_up", _set(genre_seconds=None)),
+    (T.GENRES_BY_REGION_DAILY.identifier, "viewers_within_shows", _set(1, viewers=2)),
+    (T.GENRES_BY_REGION_DAILY.identifier, "hours_from_seconds", _set(hours_viewed=1.0)),
+    (T.SIGNUPS_DAILY.identifier, "key_unique", _copy_row),
+    (T.SIGNUPS_DAILY.identifier, "new_users_positive, new_users_match_silver",
+     _set(new_users=0)),
+    (T.SIGNUPS_DAILY.identifier, "new_users_match_silver", _set(silver_new_users=None)),
+    (T.SIGNUPS_DAILY.identifier, "plan_known", _set(plan="platinum")),
+    (T.SIGNUPS_DAILY.identifier, "region_known", _set(region="ATLANTIS")),
+    (T.RUN_LOG.identifier, "reconciled", _set(duplicates=4)),
+    (T.RUN_LOG.identifier, "raw_matches_lines_read", _set(raw_rows=99)),
+    (T.RUN_LOG.identifier, "quarantine_matches", _set(quarantine_rows=4)),
+    (T.RUN_LOG.identifier, "silver_matches_accepted", _set(silver_rows=91)),
+    (T.RUN_LOG.identifier, "quarantine_share", _set(bad_ratio=0.0501)),
+    (T.RUN_LOG.identifier, "volume", _set(volume_ratio=0.49)),
+    (T.RUN_LOG.identifier, "volume", _set(volume_ratio=2.01)),
+    (T.RUN_LOG.identifier, "freshness", _set(newest_event_lag_hours=24.5)),
+]  # fmt: skip
+
+
+def _good(table: str) -> tuple[str, list[Row]]:
+    return GOOD["raw" if table in {t.identifier for t in T.RAW_TABLES.values()} else table]
+
+
+def _validate(
+    spark: SparkSession, home: Path, table: str, rows: list[Row], **overrides: str
+) -> gate.GateReport:
+    schema, _ = _good(table)
+    batch = spark.createDataFrame(rows, schema)
+    return gate.validate(
+        home, {table: batch}, PARAMS, run_name="test", overrides=overrides, render=False
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gate")
+
+
+@pytest.mark.parametrize("table", list(SUITES))
+def test_a_clean_batch_passes_its_whole_suite(spark: SparkSession, home: Path, table: str) -> None:
+    report = _validate(spark, home, table, _good(table)[1])
+    assert [o.line() for o in report.outcomes if not o.success] == []
+    assert {o.check for o in report.outcomes} == {
+        e.meta["check"] for e in build_suite(table).expectations if e.meta
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "checks", "broken"), BREAKS, ids=[f"{t}:{c}" for t, c, _ in BREAKS]
+)
+def test_each_check_catches_its_break(
+    spark: SparkSession,
+    home: Path,
+    table: str,
+    checks: str,
+    broken: Callable[[list[Row]], list[Row]],
+) -> None:
+    report = _validate(spark, home, table, broken(_good(table)[1]))
+    failed = {o.check: o for o in report.outcomes if not o.success}
+    assert sorted(failed) == sorted(checks.split(", "))
+    for check, outcome in failed.items():
+        assert outcome.severity == ("warn" if check in DEFAULT_WARN else "error")
+        assert outcome.observed  # a sentence a person can read, with examples when counted
+
+
+def test_every_check_of_every_suite_has_a_break() -> None:
+    broken = {c for _, checks, _ in BREAKS for c in checks.split(", ")}
+    assert check_names() <= broken
+
+
+def test_severity_is_configurable_per_check(spark: SparkSession, home: Path) -> None:
+    rows = _set(volume_ratio=3.0, bad_ratio=0.06)(GOOD[T.RUN_LOG.identifier][1])
+    report = _validate(
+        spark, home, T.RUN_LOG.identifier, rows, volume="error", quarantine_share="warn"
+    )
+    assert [o.check for o in report.errors] == ["volume"]
+    assert [o.check for o in report.warnings] == ["quarantine_share"]
+
+
+def test_an_unknown_check_in_the_configuration_is_refused(home: Path) -> None:
+    with pytest.raises(UsageError, match="no_such_check"):
+        gate.validate(home, {}, PARAMS, run_name="x", overrides={"no_such_check": "error"})
+
+
+def test_validations_render_into_data_docs(spark: SparkSession, home: Path) -> None:
+    batch = spark.createDataFrame(*reversed(GOOD[T.SIGNUPS_DAILY.identifier]))
+    gate.validate(home, {T.SIGNUPS_DAILY.identifier: batch}, PARAMS, run_name="docs")
+    index = gate.data_docs_index(home)
+    assert index.is_file()
+    assert "gold.signups_daily" in index.read_text(encoding="utf-8")
+
+
+# -- the batches that line facts up for the suites ---------------------------------------
+
+
+def _assert_rows(frame: DataFrame, expected: list[tuple[Any, ...]]) -> None:
+    """Whole-frame equality, ignoring row order (pyspark.testing needs pandas-on-Spark)."""
+    assert sorted(map(tuple, frame.collect()), key=repr) == sorted(expected, key=repr)
+
+
+def test_events_are_judged_by_the_catalog_of_their_own_arrival(spark: SparkSession) -> None:
+    events = spark.createDataFrame(
+        [("e1", "s1", TS, D), ("e2", "s9", TS, D), ("e3", "s9", TS, date(2026, 11, 1)),
+         ("e4", "s7", TS, date(2026, 11, 1))],
+        "event_id string, show_id string, event_ts timestamp, arrival_date date",
+    )  # fmt: skip
+    listed = spark.createDataFrame([("s1",), ("s9",)], "show_id string")
+    in_effect = spark.createDataFrame([("s1",)], "show_id string")
+    batch = B.events_batch(events, listed, in_effect, D)
+    _assert_rows(
+        batch.select("event_id", "arrival_lag_days", "show_in_catalog"),
+        [("e1", 0, True), ("e2", 0, False), ("e3", -1, True), ("e4", -1, False)],
+    )
+
+
+def test_a_fact_row_missing_on_either_side_leaves_a_null_to_catch(
+    spark: SparkSession,
+) -> None:
+    fact = spark.createDataFrame(
+        [(D, "u1", "s1", "UCAN", 100, False, False)],
+        "event_date date, user_id string, show_id string, region string, watch_seconds long,"
+        " qualified boolean, qualified_in_region boolean",
+    )
+    events = spark.createDataFrame(
+        [("u1", "s1", TS, "UCAN", 60), ("u1", "s1", TS, "UCAN", 40), ("u2", "s1", TS, "UCAN", 7)],
+        "user_id string, show_id string, event_ts timestamp, region string, watch_seconds int",
+    )
+    batch = B.user_show_batch(fact, events)
+    _assert_rows(
+        batch.select("user_id", "watch_seconds", "silver_seconds"),
+        [("u1", 100, 100), ("u2", None, 7)],
+    )
+
+
+def test_genre_totals_come_from_the_shows_that_carry_the_genre(spark: SparkSession) -> None:
+    genres = spark.createDataFrame(
+        [(D, "UCAN", "drama", 1, 100), (D, "EMEA", "drama", 1, 200), (D, "EMEA", "kids", 0, 5)],
+        "event_date date, region string, genre string, viewers long, watch_seconds long",
+    )
+    top = spark.createDataFrame(
+        [(D, "s1", 1, 300), (D, "s2", 1, 5)],
+        "event_date date, show_id string, viewers long, watch_seconds long",
+    )
+    shows = spark.createDataFrame(
+        [("s1", ["drama"]), ("s2", ["kids", "drama"])], "show_id string, genres array<string>"
+    )
+    batch = B.genres_batch(genres, top, shows)
+    _assert_rows(
+        batch.select("region", "genre", "genre_seconds", "shows_seconds", "genre_show_viewers"),
+        [("UCAN", "drama", 300, 305, 2), ("EMEA", "drama", 300, 305, 2),
+         ("EMEA", "kids", 5, 5, 1)],
+    )  # fmt: skip
