@@ -31,6 +31,7 @@ from data_quality.suites import (
     build_suite,
     check_names,
 )
+from viewership.config import Settings
 from viewership.errors import UsageError
 
 _DATASOURCE = "audit_branch"
@@ -78,15 +79,6 @@ class GateReport:
         return [o for o in self.outcomes if not o.success and o.severity == WARN]
 
 
-def gx_root(home: Path) -> Path:
-    return home / "gx"
-
-
-def data_docs_index(home: Path) -> Path:
-    """The Data Docs page to open in a browser."""
-    return gx_root(home) / "uncommitted" / "data_docs" / "local_site" / "index.html"
-
-
 @cache
 def _context(root: str) -> AbstractDataContext:
     """The file context under the home, its project rewritten from code once per process."""
@@ -113,28 +105,26 @@ def _context(root: str) -> AbstractDataContext:
 
 
 def validate(
-    home: Path,
+    settings: Settings,
     batches: Mapping[str, DataFrame],
     parameters: Parameters,
     run_name: str,
-    overrides: Mapping[str, str] | None = None,
     render: bool = True,
 ) -> GateReport:
     """Run each table's checkpoint on its batch; the report says what failed and how badly.
 
     ``render`` adds the run's results to the Data Docs site (the only slow part GX adds).
     """
-    overrides = overrides or {}
+    overrides = settings.severity_overrides
     unknown = sorted(set(overrides) - check_names())
     if unknown:
         raise UsageError(
             f"VIEWERSHIP_SEVERITY names unknown check(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(check_names()))}"
         )
-    root = gx_root(home)
-    root.mkdir(parents=True, exist_ok=True)
-    context = _context(str(root))
-    report = GateReport(data_docs=data_docs_index(home))
+    settings.gx_root.mkdir(parents=True, exist_ok=True)
+    context = _context(str(settings.gx_root))
+    report = GateReport(data_docs=settings.data_docs_index)
     rendered = []
     for table, batch in batches.items():
         # Severities are configuration: write the suite as this run grades it, every run.

@@ -258,13 +258,7 @@ class DailyRun:
             volume_high=high,
             freshness_hours=self.settings.freshness_hours,
         )
-        report = gate.validate(
-            self.settings.home,
-            batches,
-            parameters,
-            run_name=self.result.branch,
-            overrides=self.settings.severity_overrides,
-        )
+        report = gate.validate(self.settings, batches, parameters, run_name=self.result.branch)
         for warning in report.warnings:
             self._say(f"warning: {warning.line()}")
         return report

@@ -13,3 +13,5 @@ for answer in top-shows genres co-watch; do
 done
 echo; echo "== signups $START..$END by region"
 viewership query signups --start "$START" --end "$END" --by region
+echo; echo "== the quality gate on $END"
+viewership audit --date "$END"

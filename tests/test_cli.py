@@ -50,6 +50,7 @@ def as_json(home: Path, *args: str) -> object:
         (["run", "--date", "2026-11-02", "--through", "2026-11-01"], "before"),
         (["run", "--date", "2026-11-02", "--max-bad-ratio", "1.5"], "between 0 and 1"),
         (["query", "top-shows"], "required"),
+        (["audit", "--date", "yesterday"], "YYYY-MM-DD"),
         (["frobnicate"], "invalid choice"),
     ],
 )  # fmt: skip
@@ -80,6 +81,14 @@ def test_an_empty_home_answers_empty(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert answers == {
         "top-shows": [], "genres": [], "co-watch": [], "signups": [{"new_users": 0}]
     }  # fmt: skip
+
+
+def test_auditing_a_date_that_never_ran_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--home", str(tmp_path), "audit", "--date", "2026-11-01"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no run recorded for 2026-11-01" in err
 
 
 def hand_made_landing(landing: Path) -> None:
@@ -143,6 +152,14 @@ def test_the_four_answers_on_a_hand_made_data_set(tmp_path: Path) -> None:
     refused = cli(tmp_path, "run", "--date", "2026-11-01", "--through", "2026-11-02")
     assert refused.returncode != 0
     assert refused.stderr.strip().splitlines()[-1].startswith("viewership: error: 2026-11-02")
+    # and `viewership audit` explains the refusal and where the staged data waits
+    audit = cli(tmp_path, "audit", "--date", "2026-11-02")
+    assert audit.returncode == 0, audit.stderr
+    assert "REFUSED" in audit.stdout.splitlines()[0]
+    assert "FAILED [error] ops.run_log quarantine_share" in audit.stdout
+    assert "VERSION AS OF 'audit_20261102_" in audit.stdout
+    verdict = json.loads(cli(tmp_path, "audit", "--date", "2026-11-02", "--format", "json").stdout)
+    assert (verdict["status"], verdict["failed"]) == ("refused", 1)
     done = cli(tmp_path, "run", "--date", "2026-11-02", "--max-bad-ratio", "0.2")
     assert done.returncode == 0, done.stderr
     period = ("--start", "2026-11-01", "--end", "2026-11-02")

@@ -7,6 +7,7 @@ must fail, at their configured severity.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from data_quality import batches as B
 from data_quality import gate
 from data_quality.suites import DEFAULT_WARN, SUITES, Parameters, build_suite, check_names
 from schemas import tables as T
+from viewership.config import Settings
 from viewership.errors import UsageError
 
 D = date(2026, 11, 2)
@@ -220,22 +222,24 @@ def _good(table: str) -> tuple[str, list[Row]]:
 
 
 def _validate(
-    spark: SparkSession, home: Path, table: str, rows: list[Row], **overrides: str
+    spark: SparkSession, home: Settings, table: str, rows: list[Row], **overrides: str
 ) -> gate.GateReport:
     schema, _ = _good(table)
     batch = spark.createDataFrame(rows, schema)
-    return gate.validate(
-        home, {table: batch}, PARAMS, run_name="test", overrides=overrides, render=False
-    )
+    graded = dataclasses.replace(home, severity_overrides=overrides)
+    return gate.validate(graded, {table: batch}, PARAMS, run_name="test", render=False)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("gate")
+def home(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The session's settings with a home of the module's own, for its GX project."""
+    return dataclasses.replace(settings, home=tmp_path_factory.mktemp("gate"))
 
 
 @pytest.mark.parametrize("table", list(SUITES))
-def test_a_clean_batch_passes_its_whole_suite(spark: SparkSession, home: Path, table: str) -> None:
+def test_a_clean_batch_passes_its_whole_suite(
+    spark: SparkSession, home: Settings, table: str
+) -> None:
     report = _validate(spark, home, table, _good(table)[1])
     assert [o.line() for o in report.outcomes if not o.success] == []
     assert {o.check for o in report.outcomes} == {
@@ -248,7 +252,7 @@ def test_a_clean_batch_passes_its_whole_suite(spark: SparkSession, home: Path, t
 )
 def test_each_check_catches_its_break(
     spark: SparkSession,
-    home: Path,
+    home: Settings,
     table: str,
     checks: str,
     broken: Callable[[list[Row]], list[Row]],
@@ -266,7 +270,7 @@ def test_every_check_of_every_suite_has_a_break() -> None:
     assert check_names() <= broken
 
 
-def test_severity_is_configurable_per_check(spark: SparkSession, home: Path) -> None:
+def test_severity_is_configurable_per_check(spark: SparkSession, home: Settings) -> None:
     rows = _set(volume_ratio=3.0, bad_ratio=0.06)(GOOD[T.RUN_LOG.identifier][1])
     report = _validate(
         spark, home, T.RUN_LOG.identifier, rows, volume="error", quarantine_share="warn"
@@ -275,15 +279,16 @@ def test_severity_is_configurable_per_check(spark: SparkSession, home: Path) -> 
     assert [o.check for o in report.warnings] == ["quarantine_share"]
 
 
-def test_an_unknown_check_in_the_configuration_is_refused(home: Path) -> None:
+def test_an_unknown_check_in_the_configuration_is_refused(home: Settings) -> None:
     with pytest.raises(UsageError, match="no_such_check"):
-        gate.validate(home, {}, PARAMS, run_name="x", overrides={"no_such_check": "error"})
+        strict = dataclasses.replace(home, severity_overrides={"no_such_check": "error"})
+        gate.validate(strict, {}, PARAMS, run_name="x")
 
 
-def test_validations_render_into_data_docs(spark: SparkSession, home: Path) -> None:
+def test_validations_render_into_data_docs(spark: SparkSession, home: Settings) -> None:
     batch = spark.createDataFrame(*reversed(GOOD[T.SIGNUPS_DAILY.identifier]))
     gate.validate(home, {T.SIGNUPS_DAILY.identifier: batch}, PARAMS, run_name="docs")
-    index = gate.data_docs_index(home)
+    index = home.data_docs_index
     assert index.is_file()
     assert "gold.signups_daily" in index.read_text(encoding="utf-8")
 
@@ -348,3 +353,13 @@ def test_genre_totals_come_from_the_shows_that_carry_the_genre(spark: SparkSessi
         [("UCAN", "drama", 300, 305, 2), ("EMEA", "drama", 300, 305, 2),
          ("EMEA", "kids", 5, 5, 1)],
     )  # fmt: skip
+
+
+def test_the_gate_documentation_names_every_check() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "quality-gate.md").read_text(encoding="utf-8")
+    missing = [
+        check
+        for check in sorted(check_names())
+        if f"`{check}`" not in text and f"`{check.removesuffix('_not_null')}`" not in text
+    ]
+    assert missing == []

@@ -525,3 +525,9 @@ def test_random_data_matches_a_python_reference(tmp_path: Path) -> None:
             assert [{k: r[k] for k in ("show_a", "show_b", "co_viewers")} for r in got_pairs] == (
                 co_rows[:limit]
             )
+        # Co-watch has no stored table to gate, so its invariants are checked here: pairs are
+        # ordered, and no pair has more viewers than either of its shows.
+        viewers = {r["show_id"]: r["viewers"] for r in got}
+        for pair in query.co_watch(settings, start, end, limit=1000):
+            assert pair["show_a"] < pair["show_b"]
+            assert 1 <= pair["co_viewers"] <= min(viewers[pair["show_a"]], viewers[pair["show_b"]])

@@ -51,6 +51,16 @@ class Settings:
     def lock_dir(self) -> Path:
         return self.home / "locks"
 
+    @property
+    def gx_root(self) -> Path:
+        """The quality gate's GX project: suites written from code, results and Data Docs."""
+        return self.home / "gx"
+
+    @property
+    def data_docs_index(self) -> Path:
+        """The Data Docs page to open in a browser."""
+        return self.gx_root / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
     def jar_paths(self) -> list[Path]:
         """The cached runtime jars; a clear error names the set-up step when one is missing."""
         paths = [self.jar_cache / jar_file_name(c) for c in jar_coordinates()]

@@ -13,7 +13,6 @@ from typing import Any
 
 from pyiceberg.expressions import EqualTo
 
-from data_quality.gate import data_docs_index
 from schemas import tables as T
 from viewership.config import Settings
 from viewership.query import Reader
@@ -91,7 +90,7 @@ def latest_audit(settings: Settings, day: date) -> AuditReport | None:
             ),
         ),  # fmt: skip
         branch_kept_on=reader.tables_with_branch(T.AUDITED_TABLES, branch) if branch else [],
-        data_docs=data_docs_index(settings.home).as_uri(),
+        data_docs=settings.data_docs_index.as_uri(),
     )
 
 
