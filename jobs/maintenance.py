@@ -1,0 +1,141 @@
+"""Lakehouse maintenance through Iceberg's own procedures: compaction, expiry, orphans, retention.
+
+Every step is a ``CALL lake.system.*`` procedure or an Iceberg row-level DELETE; nothing here
+touches files by hand. Time limits come from the logical date (``as_of``), never from the wall
+clock, so a maintenance run is reproducible and can be rerun for the same week.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from pyspark.sql import SparkSession
+
+from jobs.wap import branches
+from schemas import tables as T
+from viewership.config import Settings
+from viewership.locking import commit_lock
+
+log = logging.getLogger("viewership.maintenance")
+
+# Iceberg refuses to remove orphan files younger than a day: a concurrent writer may own them.
+ORPHAN_SAFETY = timedelta(days=3)
+# Region retention deletes by each table's own date column.
+REGIONAL_TABLES: tuple[tuple[T.TableDef, str], ...] = (
+    (T.VIEWING_EVENTS, "event_ts"),
+    (T.SIGNUPS, "signup_ts"),
+    (T.USER_SHOW_DAILY, "event_date"),
+    (T.GENRES_BY_REGION_DAILY, "event_date"),
+    (T.SIGNUPS_DAILY, "signup_date"),
+)
+
+
+@dataclass
+class MaintenanceReport:
+    """What one maintenance run did, per table and in total."""
+
+    as_of: date
+    rewritten_files: dict[str, int] = field(default_factory=dict)
+    added_files: dict[str, int] = field(default_factory=dict)
+    expired_snapshots_files: dict[str, int] = field(default_factory=dict)
+    orphans_removed: dict[str, int] = field(default_factory=dict)
+    dropped_branches: list[str] = field(default_factory=list)
+    retention_deleted: dict[str, str] = field(default_factory=dict)
+
+
+def _ts(moment: datetime) -> str:
+    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), UTC)
+
+
+def compact(spark: SparkSession, table: T.TableDef, report: MaintenanceReport) -> None:
+    """Bin-pack small data files (``rewrite_data_files``), then the manifests."""
+    row = spark.sql(
+        f"CALL lake.system.rewrite_data_files(table => '{table.identifier}', "
+        "options => map('min-input-files', '2'))"
+    ).first()
+    report.rewritten_files[table.identifier] = row["rewritten_data_files_count"] if row else 0
+    report.added_files[table.identifier] = row["added_data_files_count"] if row else 0
+    spark.sql(f"CALL lake.system.rewrite_manifests('{table.identifier}')").collect()
+
+
+def drop_stale_audit_branches(
+    spark: SparkSession, table: T.TableDef, before: date, report: MaintenanceReport
+) -> None:
+    """Drop audit branches of runs whose logical date is older than the retention.
+
+    A refused run keeps its branch for inspection; once it is older than the retention, its
+    snapshots would otherwise never expire.
+    """
+    cutoff = f"audit_{before:%Y%m%d}"
+    for branch in sorted(branches(spark, table)):
+        if branch.startswith("audit_") and branch[: len(cutoff)] < cutoff:
+            spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
+            report.dropped_branches.append(f"{table.identifier}@{branch}")
+
+
+def expire(
+    spark: SparkSession, table: T.TableDef, older_than: datetime, report: MaintenanceReport
+) -> None:
+    """Expire snapshots older than the retention; the newest one always stays."""
+    row = spark.sql(
+        f"CALL lake.system.expire_snapshots(table => '{table.identifier}', "
+        f"older_than => {_ts(older_than)}, retain_last => 1)"
+    ).first()
+    report.expired_snapshots_files[table.identifier] = row["deleted_data_files_count"] if row else 0
+
+
+def remove_orphans(
+    spark: SparkSession, table: T.TableDef, older_than: datetime, report: MaintenanceReport
+) -> None:
+    """Delete files no snapshot references (left by killed runs), once they are old enough."""
+    removed = spark.sql(
+        f"CALL lake.system.remove_orphan_files(table => '{table.identifier}', "
+        f"older_than => {_ts(older_than)})"
+    ).collect()
+    report.orphans_removed[table.identifier] = len(removed)
+
+
+def apply_region_retention(
+    spark: SparkSession, retention: Mapping[str, int], as_of: date, report: MaintenanceReport
+) -> None:
+    """Delete rows of users in a region once they are older than the region's retention."""
+    for region, days in sorted(retention.items()):
+        cutoff = as_of - timedelta(days=days)
+        for table, column in REGIONAL_TABLES:
+            bound = _ts(_midnight(cutoff)) if column.endswith("_ts") else f"DATE '{cutoff}'"
+            spark.sql(
+                f"DELETE FROM {table.spark_name} WHERE region = '{region}' AND {column} < {bound}"
+            )
+        report.retention_deleted[region] = f"before {cutoff}"
+
+
+def maintain(
+    spark: SparkSession,
+    settings: Settings,
+    as_of: date,
+    snapshot_retention_days: int,
+    region_retention: Mapping[str, int] | None = None,
+) -> MaintenanceReport:
+    """The weekly maintenance of every table, holding the embedded profile's commit lock."""
+    report = MaintenanceReport(as_of)
+    keep_since = _midnight(as_of - timedelta(days=snapshot_retention_days))
+    with commit_lock(settings):
+        T.ensure_tables(spark)
+        # Retention first: its deletes are then compacted and their old snapshots expired.
+        apply_region_retention(spark, region_retention or {}, as_of, report)
+        for table in T.ALL_TABLES:
+            compact(spark, table, report)
+            drop_stale_audit_branches(
+                spark, table, as_of - timedelta(days=snapshot_retention_days), report
+            )
+            expire(spark, table, keep_since, report)
+            remove_orphans(spark, table, _midnight(as_of) - ORPHAN_SAFETY, report)
+            log.info("maintained %s", table.identifier)
+    return report
