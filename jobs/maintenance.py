@@ -116,20 +116,18 @@ def apply_region_retention(
         report.retention_deleted[region] = f"before {cutoff}"
 
 
-def maintain(
-    spark: SparkSession,
-    settings: Settings,
-    as_of: date,
-    snapshot_retention_days: int,
-    region_retention: Mapping[str, int] | None = None,
-) -> MaintenanceReport:
-    """The weekly maintenance of every table, holding the embedded profile's commit lock."""
+def maintain(spark: SparkSession, settings: Settings, as_of: date) -> MaintenanceReport:
+    """The weekly maintenance of every table, holding the embedded profile's commit lock.
+
+    Retention comes from the settings: ``snapshot_retention_days`` and ``region_retention``.
+    """
+    snapshot_retention_days = settings.snapshot_retention_days
     report = MaintenanceReport(as_of)
     keep_since = _midnight(as_of - timedelta(days=snapshot_retention_days))
     with commit_lock(settings):
         T.ensure_tables(spark)
         # Retention first: its deletes are then compacted and their old snapshots expired.
-        apply_region_retention(spark, region_retention or {}, as_of, report)
+        apply_region_retention(spark, settings.region_retention, as_of, report)
         for table in T.ALL_TABLES:
             compact(spark, table, report)
             drop_stale_audit_branches(

@@ -51,6 +51,7 @@ def as_json(home: Path, *args: str) -> object:
         (["run", "--date", "2026-11-02", "--max-bad-ratio", "1.5"], "between 0 and 1"),
         (["query", "top-shows"], "required"),
         (["audit", "--date", "yesterday"], "YYYY-MM-DD"),
+        (["maintain"], "required"),
         (["frobnicate"], "invalid choice"),
     ],
 )  # fmt: skip
@@ -244,3 +245,9 @@ def test_generate_run_and_query_a_synthetic_week(tmp_path: Path) -> None:
     total = as_json(tmp_path, "query", "signups", *period)
     by_day = as_json(tmp_path, "query", "signups", *period, "--by", "day")
     assert total[0]["new_users"] == sum(r["new_users"] for r in by_day) > 0  # type: ignore[index]
+    # and weekly maintenance leaves every answer as it was
+    answers = [as_json(tmp_path, "query", name, *period) for name in ("top-shows", "co-watch")]
+    maintained = cli(tmp_path, "maintain", "--as-of", "2026-11-08")
+    assert maintained.returncode == 0, maintained.stderr
+    assert maintained.stdout.startswith("2026-11-08: compacted ")
+    assert [as_json(tmp_path, "query", n, *period) for n in ("top-shows", "co-watch")] == answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 from pyspark.sql import SparkSession
@@ -41,6 +42,13 @@ def _history(settings: Settings) -> None:
     # fmt: skip
 
 
+def _keep(settings: Settings, snapshot_days: int, **regions: int) -> Settings:
+    """The settings with a snapshot retention and per-region retention of user rows."""
+    return dataclasses.replace(
+        settings, snapshot_retention_days=snapshot_days, region_retention=regions
+    )
+
+
 def _answers(settings: Settings) -> list[object]:
     start, end = date(2026, 10, 30), D3
     return [
@@ -71,16 +79,14 @@ def test_maintenance_compacts_and_expires_without_changing_any_answer(
     answers, files = _answers(lakehouse), _data_files(spark)
     assert _snapshots(spark, T.VIEWING_EVENTS) > 3
     # When maintenance runs with a retention that lets every older snapshot go
-    report = maintain(spark, lakehouse, as_of=date.today() + timedelta(days=1),
-                      snapshot_retention_days=0)  # fmt: skip
+    report = maintain(spark, _keep(lakehouse, 0), as_of=date.today() + timedelta(days=1))
     # Then the answers are the same from fewer files and a single snapshot per table
     assert _answers(lakehouse) == answers
     assert _data_files(spark) < files
     assert sum(report.rewritten_files.values()) > 0
     assert _snapshots(spark, T.VIEWING_EVENTS) == 1
     # and a second run has nothing left to do
-    again = maintain(spark, lakehouse, as_of=date.today() + timedelta(days=1),
-                     snapshot_retention_days=0)  # fmt: skip
+    again = maintain(spark, _keep(lakehouse, 0), as_of=date.today() + timedelta(days=1))
     assert sum(again.rewritten_files.values()) == 0
     assert _answers(lakehouse) == answers
 
@@ -94,8 +100,7 @@ def test_region_retention_forgets_old_rows_of_that_region_only(
         run(spark, lakehouse, day)
     ucan_before = rows(spark, T.VIEWING_EVENTS, "event_id", "region")
     # When EMEA keeps one day of history as of D3
-    report = maintain(spark, lakehouse, as_of=D3, snapshot_retention_days=30,
-                      region_retention={"EMEA": 1})  # fmt: skip
+    report = maintain(spark, _keep(lakehouse, 30, EMEA=1), as_of=D3)
     # Then EMEA rows before D2 are gone from silver and gold; UCAN keeps everything
     assert report.retention_deleted == {"EMEA": f"before {D2}"}
     events = rows(spark, T.VIEWING_EVENTS, "event_id", "region", "event_ts")

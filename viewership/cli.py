@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--date", type=_date, required=True)
     audit.add_argument("--format", choices=("table", "json"), default="table")
 
+    maintain = commands.add_parser(
+        "maintain", help="compact, expire snapshots, remove orphans and apply region retention"
+    )
+    maintain.add_argument(
+        "--as-of", type=_date, required=True, help="the logical date retention counts back from"
+    )
+
     query = commands.add_parser("query", help="answer the interview questions")
     answers = query.add_subparsers(dest="answer", required=True, parser_class=_Parser)
     for name in ("top-shows", "genres", "co-watch", "signups"):
@@ -169,6 +176,21 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _maintain(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.maintenance import maintain
+    from viewership.spark import get_spark
+
+    _require_home(settings)
+    report = maintain(get_spark(settings, app_name="viewership-maintain"), settings, args.as_of)
+    print(
+        f"{args.as_of}: compacted {sum(report.rewritten_files.values()):,} data files into "
+        f"{sum(report.added_files.values()):,}, removed {sum(report.orphans_removed.values()):,} "
+        f"orphan files, dropped {len(report.dropped_branches)} stale audit branch(es)"
+        + "".join(f", {region} {rule}" for region, rule in report.retention_deleted.items())
+    )
+    return 0
+
+
 def _query(settings: Settings, args: argparse.Namespace) -> int:
     from viewership import query
     from viewership.output import render
@@ -210,9 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(args.home)
-        handler = {"generate": _generate, "run": _run, "audit": _audit, "query": _query}[
-            args.command
-        ]
+        handler = {
+            "generate": _generate,
+            "run": _run,
+            "audit": _audit,
+            "maintain": _maintain,
+            "query": _query,
+        }[args.command]
         return handler(settings, args)
     except ViewershipError as exc:
         print(f"viewership: error: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,6 +42,10 @@ class Settings:
     severity_overrides: Mapping[str, str] = field(default_factory=dict)
     volume_band: tuple[float, float] = (0.5, 2.0)
     freshness_hours: float = 24.0
+    # Maintenance: how long snapshots (and refused runs' branches) stay, and per-region
+    # retention of user-level rows (governance by user location; absent = kept).
+    snapshot_retention_days: int = 7
+    region_retention: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def landing(self) -> Path:
@@ -127,16 +131,26 @@ def jar_file_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
-def _gate_settings(env: Mapping[str, str]) -> dict[str, object]:
-    """The quality gate's knobs: VIEWERSHIP_SEVERITY, _VOLUME_BAND, _FRESHNESS_HOURS."""
-    overrides = {}
-    for item in filter(None, (p.strip() for p in env.get("VIEWERSHIP_SEVERITY", "").split(","))):
-        check, _, severity = item.partition("=")
-        if severity not in ("error", "warn"):
-            raise UsageError(
-                f"VIEWERSHIP_SEVERITY item {item!r} must be <check>=error or <check>=warn"
-            )
-        overrides[check.strip()] = severity
+def _pairs(
+    env: Mapping[str, str], name: str, shape: str, valid: Callable[[str], bool]
+) -> dict[str, str]:
+    """``key=value,key=value`` from one environment variable; a bad item is one clear line."""
+    pairs = {}
+    for item in filter(None, (p.strip() for p in env.get(name, "").split(","))):
+        key, _, value = item.partition("=")
+        if not valid(value):
+            raise UsageError(f"{name} item {item!r} must be {shape}")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _policy_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The gate's and maintenance's knobs (VIEWERSHIP_SEVERITY, _VOLUME_BAND,
+    _FRESHNESS_HOURS, _SNAPSHOT_RETENTION_DAYS, _REGION_RETENTION)."""
+    overrides = _pairs(env, "VIEWERSHIP_SEVERITY", "<check>=error or <check>=warn",
+                       lambda v: v in ("error", "warn"))  # fmt: skip
+    retention = _pairs(env, "VIEWERSHIP_REGION_RETENTION", "<REGION>=<days>, e.g. EMEA=730",
+                       str.isdigit)  # fmt: skip
     try:
         low, high = (float(x) for x in env.get("VIEWERSHIP_VOLUME_BAND", "0.5,2.0").split(","))
         freshness = float(env.get("VIEWERSHIP_FRESHNESS_HOURS", "24"))
@@ -147,7 +161,12 @@ def _gate_settings(env: Mapping[str, str]) -> dict[str, object]:
         ) from None
     if not 0 <= low <= 1 <= high:
         raise UsageError(f"VIEWERSHIP_VOLUME_BAND {low},{high} must satisfy 0 <= low <= 1 <= high")
+    snapshot_days = env.get("VIEWERSHIP_SNAPSHOT_RETENTION_DAYS", "7")
+    if not snapshot_days.isdigit():
+        raise UsageError("VIEWERSHIP_SNAPSHOT_RETENTION_DAYS must be a whole number of days")
     return {
+        "snapshot_retention_days": int(snapshot_days),
+        "region_retention": {region.upper(): int(days) for region, days in retention.items()},
         "severity_overrides": overrides,
         "volume_band": (low, high),
         "freshness_hours": freshness,
@@ -161,7 +180,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
     profile = env.get("VIEWERSHIP_PROFILE", "local")
     common = {
         "home": home_path,
-        **_gate_settings(env),
+        **_policy_settings(env),
         "profile": profile,
         "jar_cache": Path(env.get("VIEWERSHIP_JAR_CACHE", DEFAULT_JAR_CACHE)).expanduser(),
         "shuffle_partitions": int(env.get("VIEWERSHIP_SHUFFLE_PARTITIONS", "8")),

@@ -42,6 +42,11 @@ def _log4j_config() -> str:
     return str(resources.files("viewership").joinpath("log4j2.properties"))
 
 
+def launched_by_spark_submit() -> bool:
+    """True in a driver that spark-submit started: its master and JVM are already chosen."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
     """Return the process's SparkSession, creating it from the settings on first use."""
     active = SparkSession.getActiveSession()
@@ -53,7 +58,9 @@ def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # SparkContext picks the worker interpreter from this variable, not from the conf.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    builder = SparkSession.builder.appName(app_name)
+    if not launched_by_spark_submit():
+        builder = builder.master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -1,0 +1,64 @@
+"""
+### viewership_daily
+
+One run per **arrival date** (the logical date): wait for the date's landing folders, then
+ingest, audit and publish them with Write-Audit-Publish on Iceberg (`viewership run`, through
+spark-submit), then check that the date is published.
+
+Signups and the catalog ride in the same run as the events: the catalog in effect decides
+which events are accepted, and all three feeds of a date publish together or not at all.
+
+A refusal by the quality gate fails the run without retrying; inspect it with
+`viewership audit --date <date>`. Every Spark task takes the one slot of the
+`viewership_lakehouse` pool, so a backfill never commits to the embedded catalog from two
+tasks at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+
+from viewership.orchestration import (
+    DEFAULT_ARGS,
+    LAKEHOUSE_POOL,
+    ViewershipSubmitOperator,
+    check_published,
+    landing_arrived,
+    record_failure,
+)
+
+with DAG(
+    dag_id="viewership_daily",
+    # Data intervals: the run for day D starts once D is over, and its logical date is D.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=True,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "on_failure_callback": record_failure},
+    tags=["viewership", "wap", "iceberg"],
+    doc_md=__doc__,
+) as dag:
+
+    @task.sensor(mode="reschedule", poke_interval=300, timeout=6 * 3600)
+    def wait_for_landing(ds: str | None = None) -> bool:
+        """Any feed folder of the date has landed (a missing feed is zero rows)."""
+        assert ds is not None
+        return landing_arrived(ds)
+
+    ingest_audit_publish = ViewershipSubmitOperator(
+        task_id="ingest_audit_publish",
+        command=["run", "--date", "{{ ds }}", "--run-id", "{{ run_id }}"],
+        pool=LAKEHOUSE_POOL,
+        execution_timeout=timedelta(hours=3),
+    )
+
+    @task(retries=0)
+    def freshness_check(ds: str | None = None) -> str:
+        """The date's latest run published (warn-level findings are logged, not fatal)."""
+        assert ds is not None
+        return check_published(ds)
+
+    wait_for_landing() >> ingest_audit_publish >> freshness_check()

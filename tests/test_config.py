@@ -1,0 +1,56 @@
+"""The one configuration object: profiles and policy knobs from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from viewership.config import load_settings
+from viewership.errors import UsageError
+
+
+def test_policy_defaults(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={})
+    assert settings.severity_overrides == {}
+    assert (settings.volume_band, settings.freshness_hours) == ((0.5, 2.0), 24.0)
+    assert (settings.snapshot_retention_days, settings.region_retention) == (7, {})
+    assert settings.data_docs_index == tmp_path.resolve() / "gx" / "uncommitted" / "data_docs" / (
+        "local_site/index.html"
+    )
+
+
+def test_policy_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        tmp_path,
+        env={
+            "VIEWERSHIP_SEVERITY": "volume=error, freshness=error",
+            "VIEWERSHIP_VOLUME_BAND": "0.8,1.25",
+            "VIEWERSHIP_FRESHNESS_HOURS": "6",
+            "VIEWERSHIP_SNAPSHOT_RETENTION_DAYS": "30",
+            "VIEWERSHIP_REGION_RETENTION": "emea=730,APAC=1095",
+        },
+    )
+    assert settings.severity_overrides == {"volume": "error", "freshness": "error"}
+    assert (settings.volume_band, settings.freshness_hours) == ((0.8, 1.25), 6.0)
+    assert settings.snapshot_retention_days == 30
+    assert settings.region_retention == {"EMEA": 730, "APAC": 1095}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VIEWERSHIP_SEVERITY", "volume=fatal", "<check>=error or <check>=warn"),
+        ("VIEWERSHIP_VOLUME_BAND", "2,3", "0 <= low <= 1 <= high"),
+        ("VIEWERSHIP_VOLUME_BAND", "half", "two numbers"),
+        ("VIEWERSHIP_FRESHNESS_HOURS", "soon", "number of hours"),
+        ("VIEWERSHIP_SNAPSHOT_RETENTION_DAYS", "-1", "whole number"),
+        ("VIEWERSHIP_REGION_RETENTION", "EMEA=forever", "<REGION>=<days>"),
+        ("VIEWERSHIP_PROFILE", "cloud", "local or cluster"),
+    ],
+)
+def test_a_bad_value_is_one_clear_error(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_settings(tmp_path, env={name: value})

@@ -1,0 +1,117 @@
+"""What the Airflow DAGs call: cheap to import (no pyspark, no GX, no database at parse time).
+
+The Spark work goes through spark-submit (Airflow's SparkSubmitOperator) running
+``jobs/submit.py``, which is the ``viewership`` command line itself: the DAG and the CLI run
+the same code. Spark properties come from the same ``viewership.spark.spark_conf`` the CLI
+uses, computed when the task runs; the master comes from the Airflow connection
+(``spark_default``, local mode unless pointed at a cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from jobs.landing import feed_dir
+from schemas.contract import FEEDS
+from viewership.config import REPO_ROOT, load_settings
+from viewership.errors import PublicationRefused
+
+log = logging.getLogger("viewership.orchestration")
+
+SUBMIT_APPLICATION = str(REPO_ROOT / "jobs" / "submit.py")
+LAKEHOUSE_POOL = "viewership_lakehouse"
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "viewership",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+_EXIT_CODE = re.compile(r"Error code is: (\d+)")
+
+
+class ViewershipSubmitOperator(SparkSubmitOperator):
+    """spark-submit of one ``viewership`` command, with the pipeline's Spark properties.
+
+    A refusal by the quality gate (exit code 3) fails the task without retrying: the data, not
+    the machine, is wrong, and a person must look (``viewership audit --date D``).
+    """
+
+    def __init__(self, *, command: list[str], **kwargs: Any) -> None:
+        super().__init__(
+            application=SUBMIT_APPLICATION,
+            application_args=command,
+            name=f"viewership-{command[0]}",
+            **kwargs,
+        )
+
+    def execute(self, context: Any) -> None:
+        from viewership.spark import spark_conf  # imports pyspark: only when the task runs
+
+        self.conf = {**spark_conf(load_settings()), **(self.conf or {})}
+        try:
+            super().execute(context)
+        except Exception as exc:
+            code = _EXIT_CODE.search(str(exc))
+            if code and int(code.group(1)) == PublicationRefused.exit_code:
+                raise AirflowFailException(
+                    "the quality gate refused the run; nothing was published "
+                    f"(see viewership audit --date {context['ds']})"
+                ) from exc
+            raise
+
+
+def landing_arrived(day: str) -> bool:
+    """The date's landing zone has at least one feed folder (a missing feed is zero rows)."""
+    landing = load_settings().landing
+    return any(feed_dir(landing, feed, date.fromisoformat(day)).is_dir() for feed in FEEDS)
+
+
+def check_published(day: str) -> str:
+    """Fail unless the date's latest run published; say what the gate warned about."""
+    from viewership.report import latest_audit
+
+    report = latest_audit(load_settings(), date.fromisoformat(day))
+    if report is None or report.status != "published":
+        status = "no run" if report is None else report.status
+        raise AirflowFailException(f"{day} is not published ({status})")
+    warned = [f"{e['table_name']} {e['check_name']}" for e in report.failed]
+    if warned:
+        log.warning("%s published with warnings: %s", day, ", ".join(warned))
+    return f"{day} published by run {report.run_id}"
+
+
+def record_failure(context: Any) -> None:
+    """Failure callback: put the failed task in the run log, where `viewership audit` reads."""
+    import pyarrow as pa
+
+    from schemas import tables as T
+    from viewership.catalog import load_catalog
+
+    settings = load_settings()
+    task = context["task_instance"]
+    row = {
+        "run_id": str(context["run_id"]),
+        "logical_date": date.fromisoformat(context["ds"]),
+        "feed": "*",
+        "status": "failed",
+        "lines_read": 0,
+        "accepted": 0,
+        "duplicates": 0,
+        "quarantined": 0,
+        "reconciled": True,
+        "branch": None,
+        "message": f"task {task.task_id} failed: {str(context.get('exception'))[:500]}",
+        "recorded_at": datetime.now(UTC),
+    }
+    try:
+        table = load_catalog(settings).load_table(T.RUN_LOG.identifier)
+        table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+    except Exception:  # the callback must never hide the task's own failure
+        log.exception("could not record the failure of %s in the run log", task.task_id)
