@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.tables import RUN_LOG
+from schemas.tables import ALL_TABLES, RUN_LOG
 from tests.test_cli import cli, hand_made_landing
+from viewership.catalog import load_catalog
 from viewership.config import REPO_ROOT, load_settings
 from viewership.query import Reader
 
@@ -57,7 +58,9 @@ def dagbag() -> object:
 def test_the_daily_dag_is_wired_as_intended(dagbag: object) -> None:
     dag = dagbag.dags["viewership_daily"]  # type: ignore[attr-defined]
     assert (dag.catchup, dag.max_active_runs) == (True, 1)
-    assert repr(dag.timetable) == "CronDataIntervalTimetable(expression='0 0 * * *', timezone='UTC')"
+    assert (
+        repr(dag.timetable) == "CronDataIntervalTimetable(expression='0 0 * * *', timezone='UTC')"
+    )
     assert {"viewership", "wap"} <= set(dag.tags)
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert edges == {
@@ -106,6 +109,12 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     shutil.rmtree(home, ignore_errors=True)
 
 
+def _data_files(home: Path) -> int:
+    """Data files of every table's current snapshot, as PyIceberg plans a full scan."""
+    catalog = load_catalog(load_settings(home, env={}))
+    return sum(len(list(catalog.load_table(t.identifier).scan().plan_files())) for t in ALL_TABLES)
+
+
 def _dag_test(env: dict[str, str], home: Path, dag_id: str, day: str) -> dict[str, object]:
     out = _python(
         f"from tests.dag_runner import main; main({dag_id!r}, {day!r})",
@@ -134,6 +143,15 @@ def test_the_daily_dag_publishes_what_the_cli_publishes(
         dag_answer = cli(by_dag, "query", *answer, *period).stdout
         assert json.loads(dag_answer) == json.loads(cli(by_cli, "query", *answer, *period).stdout)
         assert json.loads(dag_answer)
+    # and the weekly maintenance DAG compacts the history without changing any answer
+    answers = {
+        a[0]: cli(by_dag, "query", *a, *period).stdout for a in (["top-shows"], ["co-watch"])
+    }
+    files = _data_files(by_dag)
+    maintained = _dag_test(airflow_env, by_dag, "lakehouse_maintenance", "2026-11-08")
+    assert maintained["state"] == "success", maintained
+    assert _data_files(by_dag) < files
+    assert {a: cli(by_dag, "query", a, *period).stdout for a in answers} == answers
 
 
 @pytest.mark.slow
