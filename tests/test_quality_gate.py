@@ -222,12 +222,19 @@ def _good(table: str) -> tuple[str, list[Row]]:
 
 
 def _validate(
-    spark: SparkSession, home: Settings, table: str, rows: list[Row], **overrides: str
+    spark: SparkSession,
+    home: Settings,
+    table: str,
+    rows: list[Row],
+    explain: bool = True,
+    **overrides: str,
 ) -> gate.GateReport:
     schema, _ = _good(table)
     batch = spark.createDataFrame(rows, schema)
     graded = dataclasses.replace(home, severity_overrides=overrides)
-    return gate.validate(graded, {table: batch}, PARAMS, run_name="test", render=False)
+    return gate.validate(
+        graded, {table: batch}, PARAMS, run_name="test", render=False, explain=explain
+    )
 
 
 @pytest.fixture(scope="module")
@@ -257,12 +264,25 @@ def test_each_check_catches_its_break(
     checks: str,
     broken: Callable[[list[Row]], list[Row]],
 ) -> None:
-    report = _validate(spark, home, table, broken(_good(table)[1]))
+    # (the counting pass alone: the examples pass is tested once, below)
+    report = _validate(spark, home, table, broken(_good(table)[1]), explain=False)
     failed = {o.check: o for o in report.outcomes if not o.success}
     assert sorted(failed) == sorted(checks.split(", "))
     for check, outcome in failed.items():
         assert outcome.severity == ("warn" if check in DEFAULT_WARN else "error")
-        assert outcome.observed  # a sentence a person can read, with examples when counted
+
+
+def test_a_failure_is_explained_with_examples(spark: SparkSession, home: Settings) -> None:
+    rows = _set(1, event_id="e0", device="VCR")(GOOD[T.VIEWING_EVENTS.identifier][1])
+    report = _validate(spark, home, T.VIEWING_EVENTS.identifier, rows)
+    observed = {o.check: o.observed for o in report.outcomes if not o.success}
+    assert observed == {
+        "event_id_unique": '2 of 2 rows unexpected, e.g. "e0", "e0"',
+        "device_known": '1 of 2 rows unexpected, e.g. "VCR"',
+    }
+    share = _set(bad_ratio=0.25)(GOOD[T.RUN_LOG.identifier][1])
+    (outcome,) = _validate(spark, home, T.RUN_LOG.identifier, share).errors
+    assert outcome.line() == "ops.run_log quarantine_share: 1 of 2 rows unexpected, e.g. 0.25"
 
 
 def test_every_check_of_every_suite_has_a_break() -> None:
