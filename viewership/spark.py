@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -65,4 +66,6 @@ def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    # py4j logs its connection teardown at INFO, possibly after the logging streams closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return spark
