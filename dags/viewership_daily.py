@@ -2,8 +2,11 @@
 ### viewership_daily
 
 One run per **arrival date** (the logical date): wait for the date's landing folders, then
-ingest, audit and publish them with Write-Audit-Publish on Iceberg (`viewership run`, through
-spark-submit), then check that the date is published.
+ingest, audit and publish them with Write-Audit-Publish on Iceberg (`viewership run
+--ingest-only`, through spark-submit); then one mapped task per aggregate of the registry
+(`viewership aggregate NAME`), each recomputing its table for the event or signup dates the
+run changed in a Write-Audit-Publish cycle of its own; then check that everything published.
+Adding a module to the `aggregates` package adds a mapped task, with no edit here.
 
 Signups and the catalog ride in the same run as the events: the catalog in effect decides
 which events are accepted, and all three feeds of a date publish together or not at all.
@@ -25,6 +28,7 @@ from viewership.orchestration import (
     DEFAULT_ARGS,
     LAKEHOUSE_POOL,
     ViewershipSubmitOperator,
+    aggregate_commands,
     check_published,
     landing_arrived,
     record_failure,
@@ -50,15 +54,30 @@ with DAG(
 
     ingest_audit_publish = ViewershipSubmitOperator(
         task_id="ingest_audit_publish",
-        command=["run", "--date", "{{ ds }}", "--run-id", "{{ run_id }}"],
+        command=["run", "--date", "{{ ds }}", "--run-id", "{{ run_id }}", "--ingest-only"],
         pool=LAKEHOUSE_POOL,
         execution_timeout=timedelta(hours=3),
     )
 
-    @task(retries=0)
-    def freshness_check(ds: str | None = None) -> str:
-        """The date's latest run published (warn-level findings are logged, not fatal)."""
-        assert ds is not None
-        return check_published(ds)
+    @task
+    def list_aggregates(ds: str | None = None, run_id: str | None = None) -> list[list[str]]:
+        """The registry's aggregates, as the commands of the mapped tasks."""
+        assert ds is not None and run_id is not None
+        return aggregate_commands(ds, run_id)
 
-    wait_for_landing() >> ingest_audit_publish >> freshness_check()
+    commands = list_aggregates()
+    aggregate = ViewershipSubmitOperator.partial(
+        task_id="aggregate",
+        pool=LAKEHOUSE_POOL,
+        execution_timeout=timedelta(hours=1),
+        map_index_template="{{ task.application_args[1] }}",
+    ).expand(command=commands)
+
+    @task(retries=0)
+    def freshness_check(commands: list[list[str]], ds: str | None = None) -> str:
+        """The date and every aggregate published (warn-level findings are logged, not fatal)."""
+        assert ds is not None
+        return check_published(ds, commands)
+
+    checked = freshness_check(commands)
+    wait_for_landing() >> ingest_audit_publish >> commands >> aggregate >> checked

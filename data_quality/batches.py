@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DoubleType,
@@ -85,38 +85,3 @@ def user_show_batch(fact: DataFrame, events: DataFrame) -> DataFrame:
         F.to_date("event_ts").alias("event_date"), "user_id", "show_id", "region"
     ).agg(F.sum("watch_seconds").cast("long").alias("silver_seconds"))
     return fact.join(silver, key, "full_outer")
-
-
-def top_shows_batch(top: DataFrame, fact: DataFrame) -> DataFrame:
-    """Daily show rows beside the viewers and seconds recounted from the fact."""
-    recount = fact.groupBy("event_date", "show_id").agg(
-        F.count_distinct(F.when(F.col("qualified"), F.col("user_id"))).alias("fact_viewers"),
-        F.sum("watch_seconds").alias("fact_seconds"),
-    )
-    return top.join(recount, ["event_date", "show_id"], "full_outer")
-
-
-def genres_batch(genres: DataFrame, top: DataFrame, shows: DataFrame) -> DataFrame:
-    """Genre rows beside the day's seconds and viewers of the shows that carry the genre."""
-    show_genres = shows.select("show_id", F.explode("genres").alias("genre")).distinct()
-    per_genre = (
-        top.join(F.broadcast(show_genres), "show_id", "inner")
-        .groupBy("event_date", "genre")
-        .agg(
-            F.sum("watch_seconds").alias("shows_seconds"),
-            F.sum("viewers").alias("genre_show_viewers"),
-        )
-    )
-    all_regions = Window.partitionBy("event_date", "genre")
-    with_totals = genres.select(
-        "*", F.sum("watch_seconds").over(all_regions).alias("genre_seconds")
-    )
-    return with_totals.join(per_genre, ["event_date", "genre"], "full_outer")
-
-
-def signups_daily_batch(daily: DataFrame, signups: DataFrame) -> DataFrame:
-    """Daily signup rows beside the accounts recounted from silver."""
-    recount = signups.groupBy(F.to_date("signup_ts").alias("signup_date"), "region", "plan").agg(
-        F.count("user_id").alias("silver_new_users")
-    )
-    return daily.join(recount, ["signup_date", "region", "plan"], "full_outer")

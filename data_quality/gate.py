@@ -20,21 +20,23 @@ import great_expectations as gx
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.metadata_types import FailureSeverity
 from pyspark.sql import DataFrame
 
 from data_quality.suites import (
     ERROR,
-    SEVERITIES,
     SUITES,
     WARN,
     Parameters,
-    build_suite,
+    Suite,
     check_names,
+    severity_of,
 )
 from viewership.config import Settings
 from viewership.errors import UsageError
 
 _DATASOURCE = "audit_branch"
+SEVERITIES = {ERROR: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
 _SEVERITY_NAMES = {value.value: name for name, value in SEVERITIES.items()}
 _SAMPLE = 3
 # A first pass only counts; a table with a failure is validated again to collect examples.
@@ -79,29 +81,47 @@ class GateReport:
         return [o for o in self.outcomes if not o.success and o.severity == WARN]
 
 
+def build_suite(
+    table: str, overrides: Mapping[str, str] | None = None, suites: Mapping[str, Suite] = SUITES
+) -> gx.ExpectationSuite:
+    """The suite of one table, its expectations named and graded."""
+    overrides = overrides or {}
+    expectations = []
+    for check, expectation in suites[table]():
+        expectation.meta = {"check": check}
+        expectation.severity = SEVERITIES[severity_of(check, overrides)]
+        expectations.append(expectation)
+    return gx.ExpectationSuite(name=table, expectations=expectations)
+
+
 @cache
 def _context(root: str) -> AbstractDataContext:
-    """The file context under the home, its project rewritten from code once per process."""
+    """The file context under the home (one per process); suites are registered as used."""
     context = gx.get_context(mode="file", project_root_dir=str(Path(root).parent))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
-    source = context.data_sources.add_or_update_spark(_DATASOURCE, persist=False)
-    for table in SUITES:
-        asset = source.add_dataframe_asset(table)
-        batch = asset.add_batch_definition_whole_dataframe("staged")
-        suite = context.suites.add_or_update(build_suite(table))
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=table, data=batch, suite=suite)
-        )
-        for name, result_format in _PASSES.items():
-            context.checkpoints.add_or_update(
-                gx.Checkpoint(
-                    name=f"{table}.{name}",
-                    validation_definitions=[definition],
-                    result_format=result_format,
-                )
-            )
+    context.data_sources.add_or_update_spark(_DATASOURCE, persist=False)
     return context
+
+
+def _register(context: AbstractDataContext, table: str, suite: gx.ExpectationSuite) -> None:
+    """Write the table's suite as this run grades it; add its asset and checkpoints once."""
+    suite = context.suites.add_or_update(suite)
+    source = context.data_sources.get(_DATASOURCE)
+    if table in {asset.name for asset in source.assets}:
+        return
+    batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("staged")
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=table, data=batch, suite=suite)
+    )
+    for name, result_format in _PASSES.items():
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{table}.{name}",
+                validation_definitions=[definition],
+                result_format=result_format,
+            )
+        )
 
 
 def validate(
@@ -111,26 +131,30 @@ def validate(
     run_name: str,
     render: bool = True,
     explain: bool = True,
+    suites: Mapping[str, Suite] = SUITES,
 ) -> GateReport:
     """Run each table's checkpoint on its batch; the report says what failed and how badly.
 
-    ``render`` adds the run's results to the Data Docs site; ``explain`` validates a failing
-    table again to collect examples of what failed.
+    ``suites`` holds every suite a severity override may name (the core's and the
+    aggregates'); ``batches`` picks the tables this call validates. ``render`` adds the
+    results to the Data Docs site; ``explain`` validates a failing table again to collect
+    examples of what failed.
     """
     overrides = settings.severity_overrides
-    unknown = sorted(set(overrides) - check_names())
+    known = check_names(suites)
+    unknown = sorted(set(overrides) - known)
     if unknown:
         raise UsageError(
             f"VIEWERSHIP_SEVERITY names unknown check(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(check_names()))}"
+            f"known: {', '.join(sorted(known))}"
         )
     settings.gx_root.mkdir(parents=True, exist_ok=True)
     context = _context(str(settings.gx_root))
     report = GateReport(data_docs=settings.data_docs_index)
     rendered = []
     for table, batch in batches.items():
-        # Severities are configuration: write the suite as this run grades it, every run.
-        context.suites.add_or_update(build_suite(table, overrides))
+        # Severities are configuration: the suite is written as this run grades it, every run.
+        _register(context, table, build_suite(table, overrides, suites))
         for name in _PASSES:
             result = context.checkpoints.get(f"{table}.{name}").run(
                 batch_parameters={"dataframe": batch},

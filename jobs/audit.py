@@ -55,7 +55,6 @@ def table_batches(spark: SparkSession, scope: Scope, in_effect: DataFrame) -> di
     events = read(T.VIEWING_EVENTS).where(day_range("event_ts", scope.event_dates))
     signups = read(T.SIGNUPS).where(day_range("signup_ts", scope.signup_dates))
     fact = read(T.USER_SHOW_DAILY).where(event_days)
-    top = read(T.TOP_SHOWS_DAILY).where(event_days)
     batches = {raw.identifier: read(raw).where(this_arrival) for raw in T.RAW_TABLES.values()}
     return batches | {
         T.QUARANTINE.identifier: read(T.QUARANTINE).where(this_arrival),
@@ -63,13 +62,6 @@ def table_batches(spark: SparkSession, scope: Scope, in_effect: DataFrame) -> di
         T.VIEWING_EVENTS.identifier: B.events_batch(events, shows, in_effect, scope.arrival_date),
         T.SIGNUPS.identifier: B.signups_batch(signups),
         T.USER_SHOW_DAILY.identifier: B.user_show_batch(fact, events),
-        T.TOP_SHOWS_DAILY.identifier: B.top_shows_batch(top, fact),
-        T.GENRES_BY_REGION_DAILY.identifier: B.genres_batch(
-            read(T.GENRES_BY_REGION_DAILY).where(event_days), top, shows
-        ),
-        T.SIGNUPS_DAILY.identifier: B.signups_daily_batch(
-            read(T.SIGNUPS_DAILY).where(F.col("signup_date").isin(scope.signup_dates)), signups
-        ),
     }
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from pyspark.sql import SparkSession
 
+from jobs.registry import aggregate_tables, registry
 from jobs.wap import branches
 from schemas import tables as T
 from viewership.config import Settings
@@ -23,14 +24,23 @@ log = logging.getLogger("viewership.maintenance")
 
 # Iceberg refuses to remove orphan files younger than a day: a concurrent writer may own them.
 ORPHAN_SAFETY = timedelta(days=3)
-# Region retention deletes by each table's own date column.
-REGIONAL_TABLES: tuple[tuple[T.TableDef, str], ...] = (
+# Region retention deletes by each table's own date column; every aggregate whose table has a
+# region column is added to these (regional_tables).
+CORE_REGIONAL_TABLES: tuple[tuple[T.TableDef, str], ...] = (
     (T.VIEWING_EVENTS, "event_ts"),
     (T.SIGNUPS, "signup_ts"),
     (T.USER_SHOW_DAILY, "event_date"),
-    (T.GENRES_BY_REGION_DAILY, "event_date"),
-    (T.SIGNUPS_DAILY, "signup_date"),
 )
+
+
+def regional_tables() -> tuple[tuple[T.TableDef, str], ...]:
+    """Every table that holds rows by region, with the date column retention counts by."""
+    aggregates = tuple(
+        (a.table, a.date_column)
+        for _, a in sorted(registry().aggregates.items())
+        if "region" in {f.name for f in a.table.schema.fields}
+    )
+    return CORE_REGIONAL_TABLES + aggregates
 
 
 @dataclass
@@ -108,7 +118,7 @@ def apply_region_retention(
     """Delete rows of users in a region once they are older than the region's retention."""
     for region, days in sorted(retention.items()):
         cutoff = as_of - timedelta(days=days)
-        for table, column in REGIONAL_TABLES:
+        for table, column in regional_tables():
             bound = _ts(_midnight(cutoff)) if column.endswith("_ts") else f"DATE '{cutoff}'"
             spark.sql(
                 f"DELETE FROM {table.spark_name} WHERE region = '{region}' AND {column} < {bound}"
@@ -125,10 +135,11 @@ def maintain(spark: SparkSession, settings: Settings, as_of: date) -> Maintenanc
     report = MaintenanceReport(as_of)
     keep_since = _midnight(as_of - timedelta(days=snapshot_retention_days))
     with commit_lock(settings):
-        T.ensure_tables(spark)
+        tables = T.ALL_TABLES + aggregate_tables()
+        T.ensure_tables(spark, tables)
         # Retention first: its deletes are then compacted and their old snapshots expired.
         apply_region_retention(spark, settings.region_retention, as_of, report)
-        for table in T.ALL_TABLES:
+        for table in tables:
             compact(spark, table, report)
             drop_stale_audit_branches(
                 spark, table, as_of - timedelta(days=snapshot_retention_days), report

@@ -21,13 +21,14 @@ from data_quality.suites import Parameters
 from jobs import audit, gold, ingest, silver
 from jobs.audit import Scope, day_range
 from jobs.landing import catalog_in_effect, feed_files
+from jobs.registry import SOURCES, Aggregate, aggregate_tables, all_suites, registry
 from jobs.validate import Context, validated
 from jobs.wap import branch_name, branches, drop_branch, publish, staging
 from schemas import tables as T
-from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
+from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS, LATE_DAYS
 from schemas.regions import country_regions
 from viewership.config import Settings
-from viewership.errors import PublicationRefused
+from viewership.errors import PublicationRefused, ViewershipError
 from viewership.locking import commit_lock, date_lock
 
 log = logging.getLogger("viewership.run")
@@ -211,29 +212,17 @@ class DailyRun:
 
     # -- gold ------------------------------------------------------------------------------
 
-    def stage_gold(self) -> None:
-        """Recompute the gold tables for exactly the dates this run touched."""
+    def stage_fact(self) -> None:
+        """Recompute the user-show fact for exactly the dates this run touched."""
         days = self.result.event_dates
         if days:
             events = self.spark.table(T.VIEWING_EVENTS.spark_name).where(
                 day_range("event_ts", days)
             )
-            fact = self._persist(gold.user_show_daily(events))
-            replace = F.col("event_date").isin(days)
-            fact.writeTo(T.USER_SHOW_DAILY.spark_name).overwrite(replace)
-            gold.top_shows_daily(fact).writeTo(T.TOP_SHOWS_DAILY.spark_name).overwrite(replace)
-            shows = self.spark.table(T.SHOWS.spark_name)
-            fact.transform(gold.genres_by_region_daily(shows)).writeTo(
-                T.GENRES_BY_REGION_DAILY.spark_name
-            ).overwrite(replace)
-        if self.result.signup_dates:
-            signups = self.spark.table(T.SIGNUPS.spark_name).where(
-                day_range("signup_ts", self.result.signup_dates)
+            gold.user_show_daily(events).writeTo(T.USER_SHOW_DAILY.spark_name).overwrite(
+                F.col("event_date").isin(days)
             )
-            gold.signups_daily(signups).writeTo(T.SIGNUPS_DAILY.spark_name).overwrite(
-                F.col("signup_date").isin(self.result.signup_dates)
-            )
-        self._say(f"gold recomputed for {len(days)} event date(s): {_span(days)}")
+        self._say(f"user-show fact recomputed for {len(days)} event date(s): {_span(days)}")
 
     # -- audit and publish -----------------------------------------------------------------
 
@@ -250,15 +239,13 @@ class DailyRun:
         batches[T.RUN_LOG.identifier] = self._persist(
             audit.run_batch(self.spark, scope, self.result.feeds, batches, self._in_effect)
         )
-        low, high = self.settings.volume_band
-        parameters = Parameters(
-            arrival_date=self.day.isoformat(),
-            max_bad_ratio=self.max_bad_ratio,
-            volume_low=low,
-            volume_high=high,
-            freshness_hours=self.settings.freshness_hours,
+        report = gate.validate(
+            self.settings,
+            batches,
+            _parameters(self.settings, self.day, self.max_bad_ratio),
+            run_name=self.result.branch,
+            suites=all_suites(),
         )
-        report = gate.validate(self.settings, batches, parameters, run_name=self.result.branch)
         for warning in report.warnings:
             self._say(f"warning: {warning.line()}")
         return report
@@ -283,16 +270,13 @@ class DailyRun:
                       [(c.feed, c.lines_read, c.accepted, c.duplicates, c.quarantined,
                         c.reconciled) for c in self.result.feeds.values()])  # fmt: skip
 
-    def record_audit(self, report: GateReport) -> None:
-        """Keep every expectation's verdict, passed or not, for ``viewership audit``."""
-        now = datetime.now(UTC)
-        rows = [
-            (self.run_id, self.day, o.table, o.check, o.expectation, o.severity, o.success,
-             o.observed, o.unexpected, o.details, self.result.branch, now)
-            for o in report.outcomes
-        ]  # fmt: skip
-        schema = self.spark.table(T.AUDIT_RESULTS.spark_name).schema
-        self.spark.createDataFrame(rows, schema).writeTo(T.AUDIT_RESULTS.spark_name).append()
+    def record_dates(self) -> None:
+        """Keep the dates this run changed: its aggregates recompute exactly those."""
+        rows = [(self.run_id, self.day, "event", d) for d in self.result.event_dates] + [
+            (self.run_id, self.day, "signup", d) for d in self.result.signup_dates
+        ]
+        schema = self.spark.table(T.RUN_DATES.spark_name).schema
+        self.spark.createDataFrame(rows, schema).writeTo(T.RUN_DATES.spark_name).append()
 
     def execute(self) -> RunResult:
         """Run the whole cycle; raise PublicationRefused (main untouched) when the gate fails."""
@@ -302,9 +286,9 @@ class DailyRun:
                 show_ids = self.stage_catalog()
                 self.stage_events(show_ids)
                 self.stage_signups()
-                self.stage_gold()
+                self.stage_fact()
                 self.result.gate = report = self.audit()
-            self.record_audit(report)
+            record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
             if report.errors:
                 message = self.refusal(report)
                 self.record("refused", message)
@@ -314,6 +298,7 @@ class DailyRun:
                 )
             # Publication spans tables: the run log says it began, so that a crash midway is
             # seen and finished by the next run (finish_interrupted_publications).
+            self.record_dates()
             self.record("publishing", None)
             self.result.published = publish(self.spark, T.AUDITED_TABLES, self.result.branch)
             self.record("published", None)
@@ -325,6 +310,31 @@ class DailyRun:
         finally:
             for df in self._cached:
                 df.unpersist()
+
+
+def _parameters(settings: Settings, day: date, max_bad_ratio: float) -> Parameters:
+    low, high = settings.volume_band
+    return Parameters(
+        arrival_date=day.isoformat(),
+        max_bad_ratio=max_bad_ratio,
+        volume_low=low,
+        volume_high=high,
+        freshness_hours=settings.freshness_hours,
+    )
+
+
+def record_audit(
+    spark: SparkSession, run_id: str, day: date, branch: str, report: GateReport
+) -> None:
+    """Keep every expectation's verdict, passed or not, for ``viewership audit``."""
+    now = datetime.now(UTC)
+    rows = [
+        (run_id, day, o.table, o.check, o.expectation, o.severity, o.success, o.observed,
+         o.unexpected, o.details, branch, now)
+        for o in report.outcomes
+    ]  # fmt: skip
+    schema = spark.table(T.AUDIT_RESULTS.spark_name).schema
+    spark.createDataFrame(rows, schema).writeTo(T.AUDIT_RESULTS.spark_name).append()
 
 
 def record_status(
@@ -351,7 +361,7 @@ def finish_interrupted_publications(spark: SparkSession) -> list[str]:
     can have moved a table's main past the interrupted run's branch: the fast-forwards that
     remain still apply, and a reader never keeps gold that is older than its silver.
     """
-    log = spark.table(T.RUN_LOG.spark_name)
+    log = spark.table(T.RUN_LOG.spark_name).where(F.col("feed").isin(*FEEDS))
     done = log.where(F.col("status") == "published").select("run_id")
     pending = log.where(F.col("status") == "publishing").join(done, "run_id", "left_anti").collect()
     finished = []
@@ -378,15 +388,131 @@ def _span(days: list[date]) -> str:
     return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
 
 
+class AggregateRun:
+    """One aggregate's own Write-Audit-Publish cycle over the dates an arrival date changed.
+
+    It reads the published silver tables and fact (main), writes its table on a branch of its
+    own, validates it with its suite and fast-forwards main: one table, one atomic publish.
+    """
+
+    def __init__(
+        self, spark: SparkSession, settings: Settings, aggregate: Aggregate, day: date, run_id: str
+    ) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.aggregate = aggregate
+        self.day = day
+        self.run_id = run_id
+        # Not the ingest branch's name: inputs must never resolve to a refused run's branch.
+        self.branch = f"{branch_name(day, run_id)}__{aggregate.name}"
+        self.feed = f"aggregate:{aggregate.name}"
+
+    def _record(self, status: str, message: str | None, rows: int) -> None:
+        record_status(self.spark, self.run_id, self.day, self.branch, status, message,
+                      [(self.feed, rows, rows, 0, 0, True)])  # fmt: skip
+
+    def execute(self) -> list[date]:
+        """Replace the aggregate's rows of the changed dates; return those dates."""
+        aggregate, table = self.aggregate, self.aggregate.table
+        days = changed_dates(self.spark, self.day)[aggregate.dates]
+        if not days:
+            log.info("[%s] %s: no %s dates changed", self.day, aggregate.name, aggregate.dates)
+            self._record("published", f"no {aggregate.dates} dates changed", 0)
+            return days
+        replace = F.col(aggregate.date_column).isin(days)
+        inputs = {name: SOURCES[name].read(self.spark, {aggregate.dates: days})
+                  for name in aggregate.reads}  # fmt: skip
+        drop_branch(self.spark, [table], self.branch)
+        with staging(self.spark, self.branch):
+            aggregate.transform(**inputs).writeTo(table.spark_name).overwrite(replace)
+            staged = self.spark.table(table.spark_name).where(replace)
+            batch = aggregate.batch(staged, inputs).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                report = gate.validate(
+                    self.settings,
+                    {table.identifier: batch},
+                    _parameters(self.settings, self.day, DEFAULT_MAX_BAD_RATIO),
+                    run_name=self.branch,
+                    suites=all_suites(),
+                )
+                rows = staged.count()
+            finally:
+                batch.unpersist()
+        record_audit(self.spark, self.run_id, self.day, self.branch, report)
+        if report.errors:
+            message = "; ".join(o.line() for o in report.errors)
+            self._record("refused", message, rows)
+            raise PublicationRefused(
+                f"{self.day}: {aggregate.name} not published: {message} (staged on branch "
+                f"{self.branch} of {table.identifier}; details: viewership audit --date {self.day})"
+            )
+        publish(self.spark, [table], self.branch)
+        self._record("published", None, rows)
+        log.info("[%s] %s: %s rows for %s", self.day, aggregate.name, f"{rows:,}", _span(days))
+        return days
+
+
+def changed_dates(spark: SparkSession, day: date) -> dict[str, list[date]]:
+    """The event and signup dates that the latest published run of ``day`` changed."""
+    runs = (
+        spark.table(T.RUN_LOG.spark_name)
+        .where((F.col("logical_date") == F.lit(day)) & F.col("feed").isin(*FEEDS)
+               & (F.col("status") == "published"))
+        .orderBy(F.col("recorded_at").desc())
+        .select("run_id")
+        .first()
+    )  # fmt: skip
+    if runs is None:
+        raise ViewershipError(
+            f"{day} has no published run to aggregate; run `viewership run --date {day}` first"
+        )
+    rows = (
+        spark.table(T.RUN_DATES.spark_name)
+        .where((F.col("logical_date") == F.lit(day)) & (F.col("run_id") == runs["run_id"]))
+        .collect()
+    )
+    return {kind: sorted({r["day"] for r in rows if r["kind"] == kind})
+            for kind in ("event", "signup")}  # fmt: skip
+
+
 def run_date(
     spark: SparkSession,
     settings: Settings,
     logical_date: date,
     run_id: str,
     max_bad_ratio: float = DEFAULT_MAX_BAD_RATIO,
+    aggregates: bool = True,
 ) -> RunResult:
-    """Run one arrival date end to end, holding the date's and the catalog's locks."""
+    """Run one arrival date end to end, holding the date's and the catalog's locks.
+
+    With ``aggregates`` every registered aggregate follows, each in its own cycle (the DAG runs
+    them as one mapped task each); one refused aggregate does not stop the others.
+    """
+    if aggregates:
+        registry().check()
     with date_lock(settings, logical_date), commit_lock(settings):
-        T.ensure_tables(spark)
+        T.ensure_tables(spark, T.ALL_TABLES + aggregate_tables())
         finish_interrupted_publications(spark)
-        return DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
+        result = DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
+        if aggregates:
+            refusals = []
+            for aggregate in registry().aggregates.values():
+                try:
+                    AggregateRun(spark, settings, aggregate, logical_date, run_id).execute()
+                except PublicationRefused as refused:
+                    refusals.append(str(refused))
+                else:
+                    result.published.append(aggregate.table.identifier)
+            if refusals:
+                raise PublicationRefused("; ".join(refusals))
+        return result
+
+
+def run_aggregate(
+    spark: SparkSession, settings: Settings, name: str, logical_date: date, run_id: str
+) -> list[date]:
+    """Run one aggregate's cycle for an arrival date already published (the DAG's mapped task)."""
+    aggregate = registry().get(name)
+    with date_lock(settings, logical_date, scope=name), commit_lock(settings):
+        T.ensure_tables(spark, T.ALL_TABLES + (aggregate.table,))
+        return AggregateRun(spark, settings, aggregate, logical_date, run_id).execute()

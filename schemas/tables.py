@@ -16,7 +16,6 @@ from pyiceberg.types import (
     BinaryType,
     BooleanType,
     DateType,
-    DoubleType,
     IcebergType,
     IntegerType,
     ListType,
@@ -70,6 +69,31 @@ def _identity(source_id: int, field_id: int, name: str) -> PartitionField:
 
 def _sort(*source_ids: int) -> SortOrder:
     return SortOrder(*(SortField(source_id=i, transform=IdentityTransform()) for i in source_ids))
+
+
+def daily_table(
+    identifier: str, columns: list[tuple[str, IcebergType]], key: tuple[str, ...], doc: str
+) -> TableDef:
+    """A gold table of daily rows: the first column is the date it is partitioned by.
+
+    Columns are required and numbered in order; ``key`` (one row per key) is the sort order.
+    This is how an aggregate declares its output table (see jobs.registry).
+    """
+    names = [name for name, _ in columns]
+    unknown = [k for k in key if k not in names]
+    if unknown or not columns or not isinstance(columns[0][1], DateType):
+        raise ValueError(
+            f"{identifier}: the first column must be a date and the key must name columns "
+            f"(unknown key columns: {', '.join(unknown) or 'none'})"
+        )
+    return TableDef(
+        identifier=identifier,
+        schema=Schema(*(_f(i, name, kind) for i, (name, kind) in enumerate(columns, start=1))),
+        partition_spec=PartitionSpec(_identity(1, 1000, names[0])),
+        sort_order=_sort(*(names.index(k) + 1 for k in key)),
+        properties=COMMON_PROPERTIES,
+        doc=doc,
+    )
 
 
 def _raw_table(feed: str) -> TableDef:
@@ -188,57 +212,12 @@ USER_SHOW_DAILY = TableDef(
     doc="Gold fact: seconds per (event date, user, show, region); period answers come from here.",
 )
 
-TOP_SHOWS_DAILY = TableDef(
-    identifier="gold.top_shows_daily",
-    schema=Schema(
-        _f(1, "event_date", DateType()),
-        _f(2, "show_id", StringType()),
-        _f(3, "viewers", LongType()),
-        _f(4, "watch_seconds", LongType()),
-        _f(5, "hours_viewed", DoubleType()),
-    ),
-    partition_spec=PartitionSpec(_identity(1, 1000, "event_date")),
-    sort_order=_sort(1, 2),
-    properties=COMMON_PROPERTIES,
-    doc="Gold: viewers and hours per show and event date.",
-)
-
-GENRES_BY_REGION_DAILY = TableDef(
-    identifier="gold.genres_by_region_daily",
-    schema=Schema(
-        _f(1, "event_date", DateType()),
-        _f(2, "region", StringType()),
-        _f(3, "genre", StringType()),
-        _f(4, "viewers", LongType()),
-        _f(5, "watch_seconds", LongType()),
-        _f(6, "hours_viewed", DoubleType()),
-    ),
-    partition_spec=PartitionSpec(_identity(1, 1000, "event_date")),
-    sort_order=_sort(1, 2, 3),
-    properties=COMMON_PROPERTIES,
-    doc="Gold: viewers and hours per region, genre and event date.",
-)
-
-SIGNUPS_DAILY = TableDef(
-    identifier="gold.signups_daily",
-    schema=Schema(
-        _f(1, "signup_date", DateType()),
-        _f(2, "region", StringType()),
-        _f(3, "plan", StringType()),
-        _f(4, "new_users", LongType()),
-    ),
-    partition_spec=PartitionSpec(_identity(1, 1000, "signup_date")),
-    sort_order=_sort(1, 2, 3),
-    properties=COMMON_PROPERTIES,
-    doc="Gold: new accounts per signup date, region and plan (additive across days).",
-)
-
 RUN_LOG = TableDef(
     identifier="ops.run_log",
     schema=Schema(
         _f(1, "run_id", StringType()),
         _f(2, "logical_date", DateType()),
-        _f(3, "feed", StringType(), doc="a feed, or '*' for the run as a whole"),
+        _f(3, "feed", StringType(), doc="a feed, aggregate:<name>, or '*' for the run"),
         _f(4, "status", StringType(), doc="refused | publishing | published | failed"),
         _f(5, "lines_read", LongType()),
         _f(6, "accepted", LongType()),
@@ -275,12 +254,27 @@ AUDIT_RESULTS = TableDef(
     doc="Operations: every expectation's verdict in every run's audit.",
 )
 
+RUN_DATES = TableDef(
+    identifier="ops.run_dates",
+    schema=Schema(
+        _f(1, "run_id", StringType()),
+        _f(2, "logical_date", DateType()),
+        _f(3, "kind", StringType(), doc="event | signup: which dates of the data"),
+        _f(4, "day", DateType(), doc="a date whose rows the run changed"),
+    ),
+    partition_spec=PartitionSpec(_identity(2, 1000, "logical_date")),
+    properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
+    doc="Operations: the event and signup dates each run changed, which its aggregates recompute.",
+)
+
 # Publication order: a reader never sees a layer ahead of the one it is built from.
 BRONZE_TABLES = (VIEWING_EVENTS_RAW, SIGNUPS_RAW, CATALOG_RAW, QUARANTINE)
 SILVER_TABLES = (SHOWS, VIEWING_EVENTS, SIGNUPS)
-GOLD_TABLES = (USER_SHOW_DAILY, TOP_SHOWS_DAILY, GENRES_BY_REGION_DAILY, SIGNUPS_DAILY)
+# The fact every period answer reads; the aggregates' own tables are declared with them
+# (jobs.registry) and published by their own Write-Audit-Publish cycle, after this one.
+GOLD_TABLES = (USER_SHOW_DAILY,)
 AUDITED_TABLES = BRONZE_TABLES + SILVER_TABLES + GOLD_TABLES
-OPS_TABLES = (RUN_LOG, AUDIT_RESULTS)
+OPS_TABLES = (RUN_LOG, AUDIT_RESULTS, RUN_DATES)
 ALL_TABLES = AUDITED_TABLES + OPS_TABLES
 
 

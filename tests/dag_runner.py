@@ -20,7 +20,13 @@ def main(dag_id: str, day: str) -> None:
     dag = DagBag(dag_folder=REPO_ROOT / "dags").dags[dag_id]
     logical = date.fromisoformat(day)
     run = dag.test(logical_date=pendulum.datetime(logical.year, logical.month, logical.day))
-    states = {ti.task_id: [str(ti.state), ti.try_number] for ti in run.get_task_instances()}
+    states = {
+        ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index}]": [
+            str(ti.state),
+            ti.try_number,
+        ]
+        for ti in run.get_task_instances()
+    }
     print(json.dumps({"state": str(run.state), "tasks": states}))
 
 

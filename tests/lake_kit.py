@@ -6,6 +6,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from jobs.registry import aggregate_tables
 from jobs.run import RunResult, run_date
 from schemas import tables as T
 from viewership.catalog import load_catalog
@@ -29,10 +30,10 @@ def rows(spark: SparkSession, table: T.TableDef, *columns: str) -> list[tuple[ob
 
 
 def main_snapshots(settings: Settings) -> dict[str, int | None]:
-    """Each audited table's main snapshot id, as a PyIceberg reader sees it."""
+    """Each audited table's main snapshot id (aggregates' too), as a PyIceberg reader sees it."""
     catalog_ = load_catalog(settings)
     out = {}
-    for table in T.AUDITED_TABLES:
+    for table in T.AUDITED_TABLES + aggregate_tables():
         snapshot = catalog_.load_table(table.identifier).current_snapshot()
         out[table.identifier] = snapshot.snapshot_id if snapshot else None
     return out
@@ -42,7 +43,7 @@ def branch_heads(settings: Settings, branch: str) -> dict[str, int]:
     """The snapshot id a branch points at, on each audited table that has it."""
     catalog_ = load_catalog(settings)
     heads = {}
-    for table in T.AUDITED_TABLES:
+    for table in T.AUDITED_TABLES + aggregate_tables():
         refs = catalog_.load_table(table.identifier).metadata.refs
         if branch in refs:
             heads[table.identifier] = refs[branch].snapshot_id

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.tables import ALL_TABLES, RUN_LOG
+import aggregates
+from jobs.registry import aggregate_tables
+from schemas.tables import ALL_TABLES, RUN_LOG, TableDef
 from tests.test_cli import cli, hand_made_landing
 from viewership.catalog import load_catalog
 from viewership.config import REPO_ROOT, load_settings
@@ -65,10 +67,17 @@ def test_the_daily_dag_is_wired_as_intended(dagbag: object) -> None:
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert edges == {
         "wait_for_landing": ["ingest_audit_publish"],
-        "ingest_audit_publish": ["freshness_check"],
+        "ingest_audit_publish": ["list_aggregates"],
+        "list_aggregates": ["aggregate", "freshness_check"],
+        "aggregate": ["freshness_check"],
         "freshness_check": [],
     }
     tasks = {t.task_id: t for t in dag.tasks}
+    # one mapped task per aggregate, expanded at run time from the registry's names
+    mapped = tasks["aggregate"]
+    assert type(mapped).__name__ == "MappedOperator"
+    assert (mapped.pool, mapped.retries) == ("viewership_lakehouse", 2)
+    assert "--ingest-only" in tasks["ingest_audit_publish"].application_args
     assert tasks["wait_for_landing"].mode == "reschedule"
     assert tasks["wait_for_landing"].timeout > 0
     assert tasks["ingest_audit_publish"].retries == 2
@@ -112,7 +121,16 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 def _data_files(home: Path) -> int:
     """Data files of every table's current snapshot, as PyIceberg plans a full scan."""
     catalog = load_catalog(load_settings(home, env={}))
-    return sum(len(list(catalog.load_table(t.identifier).scan().plan_files())) for t in ALL_TABLES)
+    return sum(
+        len(list(catalog.load_table(t.identifier).scan().plan_files()))
+        for t in ALL_TABLES + aggregate_tables()
+    )
+
+
+def _published(home: Path, table: TableDef) -> list[tuple[object, ...]]:
+    """A table's published rows, sorted, as a reader sees them."""
+    scanned = load_catalog(load_settings(home, env={})).load_table(table.identifier).scan()
+    return sorted(tuple(row.values()) for row in scanned.to_arrow().to_pylist())
 
 
 def _dag_test(env: dict[str, str], home: Path, dag_id: str, day: str) -> dict[str, object]:
@@ -138,6 +156,12 @@ def test_the_daily_dag_publishes_what_the_cli_publishes(
     assert cli(by_cli, "run", "--date", "2026-11-01").returncode == 0
     # Then the DAG run succeeded and every published answer is the same
     assert result["state"] == "success", result
+    assert {t for t in result["tasks"] if t.startswith("aggregate[")} == {  # type: ignore[union-attr]
+        f"aggregate[{name}]" for name in aggregates.names()
+    }
+    for table in aggregate_tables():
+        assert _published(by_dag, table) == _published(by_cli, table)
+        assert _published(by_dag, table)
     period = ("--start", "2026-10-01", "--end", "2026-11-02", "--format", "json")
     for answer in (["top-shows"], ["genres"], ["co-watch"], ["signups", "--by", "region"]):
         dag_answer = cli(by_dag, "query", *answer, *period).stdout

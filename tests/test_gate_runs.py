@@ -10,10 +10,11 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from data_quality.suites import SUITES
-from jobs import gold, silver
+from aggregates import top_shows
 from jobs import run as run_module
-from jobs.run import finish_interrupted_publications
+from jobs import silver
+from jobs.registry import aggregate_tables, all_suites, registry
+from jobs.run import finish_interrupted_publications, run_aggregate
 from jobs.wap import publish
 from schemas import tables as T
 from schemas.tables import TableDef
@@ -47,18 +48,17 @@ def test_a_clean_day_publishes_and_every_verdict_is_recorded(
 ) -> None:
     _a_day(lakehouse, D1)
     result = run(spark, lakehouse, D1)
-    assert result.published == [t.identifier for t in T.AUDITED_TABLES]
+    assert result.published == [t.identifier for t in T.AUDITED_TABLES + aggregate_tables()]
     report = latest_audit(lakehouse, D1)
     assert report is not None
     assert (report.status, report.run_id, report.failed) == ("published", "t01", [])
-    assert {e["table_name"] for e in report.expectations} == set(SUITES)
+    assert {e["table_name"] for e in report.expectations} == set(all_suites())
+    assert {a["aggregate"]: a["status"] for a in report.aggregates} == dict.fromkeys(
+        registry().aggregates, "published"
+    )
     assert report.branch_kept_on == []  # the audit branch is gone once main has it
     assert (lakehouse.home / "gx" / "uncommitted" / "data_docs" / "local_site").is_dir()
     assert "published" in render_report(report, "table").splitlines()[0]
-
-
-def _inflated_viewers(fact: DataFrame) -> DataFrame:
-    return ORIGINAL_TOP_SHOWS(fact).withColumn("viewers", F.col("viewers") + 1)
 
 
 def _doubled_events(day: date, run_id: str) -> silver.Transform:
@@ -66,41 +66,28 @@ def _doubled_events(day: date, run_id: str) -> silver.Transform:
     return lambda accepted: make(accepted).unionByName(make(accepted))
 
 
-ORIGINAL_TOP_SHOWS = gold.top_shows_daily
 ORIGINAL_EVENTS_ROWS = silver.events_rows
+TOP = top_shows.TABLE
 
 
-@pytest.mark.parametrize(
-    ("module", "name", "broken", "failed"),
-    [
-        (gold, "top_shows_daily", _inflated_viewers, "gold.top_shows_daily viewers_match_fact"),
-        (silver, "events_rows", _doubled_events, "silver.viewing_events event_id_unique"),
-    ],
-    ids=["gold", "silver"],
-)
 def test_a_failed_error_level_check_publishes_nothing(
-    spark: SparkSession,
-    lakehouse: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    module: object,
-    name: str,
-    broken: object,
-    failed: str,
+    spark: SparkSession, lakehouse: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a published day, and a transform that now stages wrong rows for the next one
+    # Given a published day, and a transform that now stages duplicated events for the next one
     _a_day(lakehouse, D1)
     run(spark, lakehouse, D1)
     before = main_snapshots(lakehouse)
-    published_top = rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers")
+    published_top = rows(spark, TOP, "event_date", "show_id", "viewers")
     _a_day(lakehouse, D2)
-    monkeypatch.setattr(module, name, broken)
+    monkeypatch.setattr(silver, "events_rows", _doubled_events)
     # When the day runs, the gate refuses it in one line that names the failed expectation
+    failed = "silver.viewing_events event_id_unique"
     with pytest.raises(PublicationRefused, match=failed) as refused:
         run(spark, lakehouse, D2)
     assert "\n" not in str(refused.value)
-    # Then every main is at the same snapshot, and readers see none of the staged rows
+    # Then every main (the aggregates' too) is at the same snapshot, and readers see nothing new
     assert main_snapshots(lakehouse) == before
-    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers") == published_top
+    assert rows(spark, TOP, "event_date", "show_id", "viewers") == published_top
     assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 4
     # and the branch is kept for inspection, as `viewership audit` says
     report = latest_audit(lakehouse, D2)
@@ -112,6 +99,44 @@ def test_a_failed_error_level_check_publishes_nothing(
     monkeypatch.undo()
     assert run(spark, lakehouse, D2, run_id="fixed").published
     assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 8
+
+
+def test_a_refused_aggregate_keeps_its_table_and_lets_the_others_publish(
+    spark: SparkSession, lakehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a published day, and a top-shows transform that now inflates its viewers
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1)
+    published_top = rows(spark, TOP, "event_date", "show_id", "viewers")
+    _a_day(lakehouse, D2)
+    declared = registry().aggregates["top_shows"]
+
+    def inflated(fact: DataFrame) -> DataFrame:
+        return declared.transform(fact).withColumn("viewers", F.col("viewers") + 1)
+
+    monkeypatch.setitem(
+        registry().aggregates, "top_shows", dataclasses.replace(declared, transform=inflated)
+    )
+    # When the day runs, the feeds and the other aggregates publish; top_shows is refused
+    with pytest.raises(PublicationRefused, match="top_shows not published: gold.top_shows_daily"):
+        run(spark, lakehouse, D2)
+    assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 8
+    assert rows(spark, TOP, "event_date", "show_id", "viewers") == published_top
+    report = latest_audit(lakehouse, D2)
+    assert report is not None and report.status == "published"
+    assert report.unpublished(["top_shows", "signups", "genres_by_region"]) == ["top_shows"]
+    assert ["viewers_match_fact"] == [e["check_name"] for e in report.failed]
+    # and once the transform is fixed, that aggregate alone reruns for the date and publishes
+    monkeypatch.undo()
+    assert run_aggregate(spark, lakehouse, "top_shows", D2, "fixed") == [D2]
+    assert rows(spark, TOP, "event_date", "show_id", "viewers") == [
+        *published_top,
+        (D2, "s1", 2),
+        (D2, "s2", 2),
+    ]
+    report = latest_audit(lakehouse, D2)
+    assert report is not None and report.unpublished(["top_shows"]) == []
+    assert report.failed == []
 
 
 def test_volume_and_freshness_warn_by_default_and_block_when_configured(
@@ -184,7 +209,7 @@ def test_an_interrupted_publication_is_finished_by_the_next_run(
     # Then the half-finished state is visible: silver is new, gold still waits on the branch
     assert set(heads) == {t.identifier for t in T.GOLD_TABLES}
     assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 4
-    assert _published_rows(lakehouse, T.TOP_SHOWS_DAILY) == 0
+    assert _published_rows(lakehouse, T.USER_SHOW_DAILY) == 0
     report = latest_audit(lakehouse, D1)
     assert report is not None and report.status == "publishing"
     assert "publication was interrupted" in render_report(report, "table")
@@ -195,11 +220,12 @@ def test_an_interrupted_publication_is_finished_by_the_next_run(
     assert branch_heads(lakehouse, branch) == {}
     assert finish_interrupted_publications(spark) == []
     # and a rerun of the date converges to the tables of an uninterrupted run
-    expected = rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds")
+    fact = rows(spark, T.USER_SHOW_DAILY, "user_id", "show_id", "watch_seconds")
     run(spark, lakehouse, D1, run_id="rerun")
-    assert expected == [(D1, "s1", 2, 300), (D1, "s2", 2, 300)]
-    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds") == (
-        expected
-    )
+    assert rows(spark, T.USER_SHOW_DAILY, "user_id", "show_id", "watch_seconds") == fact
+    assert rows(spark, TOP, "event_date", "show_id", "viewers", "watch_seconds") == [
+        (D1, "s1", 2, 300),
+        (D1, "s2", 2, 300),
+    ]
     report = latest_audit(lakehouse, D1)
     assert report is not None and (report.run_id, report.status) == ("rerun", "published")

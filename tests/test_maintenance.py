@@ -7,7 +7,9 @@ from datetime import date, timedelta
 
 from pyspark.sql import SparkSession
 
+from aggregates import signups
 from jobs.maintenance import maintain
+from jobs.registry import aggregate_tables
 from schemas import tables as T
 from tests.lake_kit import rows, run
 from tests.landing_kit import catalog, ev, signup, write_lines
@@ -61,7 +63,8 @@ def _answers(settings: Settings) -> list[object]:
 
 def _data_files(spark: SparkSession) -> int:
     return sum(
-        spark.sql(f"SELECT count(*) FROM {t.spark_name}.files").first()[0] for t in T.ALL_TABLES
+        spark.sql(f"SELECT count(*) FROM {t.spark_name}.files").first()[0]
+        for t in T.ALL_TABLES + aggregate_tables()
     )
 
 
@@ -97,7 +100,7 @@ def test_maintenance_compacts_expires_and_applies_region_retention(
     assert all(r[2].date() >= D2 for r in events if r[1] == "EMEA")
     assert [r for r in rows(spark, T.USER_SHOW_DAILY, "region", "event_date")
             if r[0] == "EMEA" and r[1] < D2] == []  # fmt: skip
-    assert [r for r in rows(spark, T.SIGNUPS_DAILY, "region", "signup_date")
+    assert [r for r in rows(spark, signups.TABLE, "region", "signup_date")
             if r[0] == "EMEA" and r[1] < D2] == []  # fmt: skip
     assert query.genres(lakehouse, D1, D1, region="EMEA") == []
     assert query.genres(lakehouse, D1, D1, region="UCAN") != []

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from aggregates import signups, top_shows
+from jobs.registry import aggregate_tables
 from schemas import tables as T
 from tests.lake_kit import main_snapshots, rows, run
 from tests.landing_kit import catalog, ev, signup, write_lines
@@ -57,7 +59,8 @@ def test_duplicates_collapse_within_a_file_across_files_and_across_days(
         "reconciled",
     )
     assert [r[2] for r in logged].count("publishing") == 6
-    assert [r for r in logged if r[2] != "publishing"] == [
+    feeds = [r for r in logged if not r[1].startswith("aggregate:")]
+    assert [r for r in feeds if r[2] != "publishing"] == [
         (D1, "catalog", "published", 3, 3, 0, 0, True),
         (D1, "signups", "published", 0, 0, 0, 0, True),
         (D1, "viewing_events", "published", 4, 2, 2, 0, True),
@@ -163,7 +166,7 @@ def test_late_event_corrects_its_day_and_leaves_other_days_untouched(
     result = run(spark, lakehouse, D3)
     # Then only D1 is recomputed: u1 now qualifies there (100 + 30 >= 120)
     assert result.event_dates == [D1]
-    assert rows(spark, T.TOP_SHOWS_DAILY, "event_date", "show_id", "viewers", "watch_seconds") == [
+    assert rows(spark, top_shows.TABLE, "event_date", "show_id", "viewers", "watch_seconds") == [
         (D1, "s1", 1, 130),
         (D2, "s1", 1, 500),
     ]
@@ -194,9 +197,10 @@ def test_rerunning_a_day_changes_nothing(spark: SparkSession, lakehouse: Setting
     )
     write_lines(landing, "signups", D1, [signup("u1", "2026-11-01T01:00:00Z")])
     run(spark, lakehouse, D1)
-    before = {t.identifier: rows(spark, t, *_data_columns(t)) for t in T.AUDITED_TABLES}
+    tables = T.AUDITED_TABLES + aggregate_tables()
+    before = {t.identifier: rows(spark, t, *_data_columns(t)) for t in tables}
     run(spark, lakehouse, D1)
-    after = {t.identifier: rows(spark, t, *_data_columns(t)) for t in T.AUDITED_TABLES}
+    after = {t.identifier: rows(spark, t, *_data_columns(t)) for t in tables}
     assert after == before
     assert before["gold.user_show_daily"] == [
         (date(2026, 10, 30), "u2", "s2", "UCAN", 300, True, True),
@@ -227,7 +231,7 @@ def test_signups_keep_the_earliest_per_user_even_when_it_arrives_late(
     assert (first.feeds["signups"].accepted, first.feeds["signups"].duplicates) == (1, 1)
     assert second.signup_dates == [date(2026, 10, 31), D1]
     assert rows(spark, T.SIGNUPS, "user_id", "plan", "region") == [("u1", "basic", "LATAM")]
-    assert rows(spark, T.SIGNUPS_DAILY, "signup_date", "region", "plan", "new_users") == [
+    assert rows(spark, signups.TABLE, "signup_date", "region", "plan", "new_users") == [
         (date(2026, 10, 31), "LATAM", "basic", 1)
     ]
 

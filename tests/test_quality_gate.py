@@ -16,13 +16,17 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from aggregates import genres_by_region, signups, top_shows
 from data_quality import batches as B
 from data_quality import gate
-from data_quality.suites import DEFAULT_WARN, SUITES, Parameters, build_suite, check_names
+from data_quality.suites import DEFAULT_WARN, Parameters, check_names
+from jobs.registry import all_suites
 from schemas import tables as T
 from viewership.config import Settings
 from viewership.errors import UsageError
 
+SUITES = all_suites()
+TOP, GENRES, SIGNUPS_DAILY = (a.TABLE.identifier for a in (top_shows, genres_by_region, signups))
 D = date(2026, 11, 2)
 TS = datetime(2026, 11, 2, 10, tzinfo=UTC)
 PARAMS = Parameters(
@@ -83,13 +87,13 @@ GOOD: dict[str, tuple[str, list[Row]]] = {
           "watch_seconds": 130, "qualified": True, "qualified_in_region": True,
           "silver_seconds": 130}],
     ),
-    T.TOP_SHOWS_DAILY.identifier: (
+    TOP: (
         "event_date date, show_id string, viewers long, watch_seconds long, hours_viewed double,"
         " fact_viewers long, fact_seconds long",
         [{"event_date": D, "show_id": "s1", "viewers": 1, "watch_seconds": 230,
           "hours_viewed": 230 / 3600, "fact_viewers": 1, "fact_seconds": 230}],
     ),
-    T.GENRES_BY_REGION_DAILY.identifier: (
+    GENRES: (
         "event_date date, genre string, region string, viewers long, watch_seconds long,"
         " hours_viewed double, genre_seconds long, shows_seconds long, genre_show_viewers long",
         [{"event_date": D, "genre": "drama", "region": "UCAN", "viewers": 0,
@@ -99,7 +103,7 @@ GOOD: dict[str, tuple[str, list[Row]]] = {
           "watch_seconds": 130, "hours_viewed": 130 / 3600, "genre_seconds": 230,
           "shows_seconds": 230, "genre_show_viewers": 1}],
     ),
-    T.SIGNUPS_DAILY.identifier: (
+    SIGNUPS_DAILY: (
         "signup_date date, region string, plan string, new_users long, silver_new_users long",
         [{"signup_date": D, "region": "EMEA", "plan": "basic", "new_users": 1,
           "silver_new_users": 1}],
@@ -188,24 +192,29 @@ BREAKS: list[tuple[str, str, Callable[[list[Row]], list[Row]]]] = [
     (T.USER_SHOW_DAILY.identifier, "region_known", _set(region="NOWHERE")),
     (T.USER_SHOW_DAILY.identifier, "qualified_consistent", _set(1, qualified=False)),
     (T.USER_SHOW_DAILY.identifier, "seconds_match_silver", _set(silver_seconds=None)),
-    (T.TOP_SHOWS_DAILY.identifier, "key_unique", _copy_row),
-    (T.TOP_SHOWS_DAILY.identifier, "viewers_match_fact", _set(viewers=2)),
-    (T.TOP_SHOWS_DAILY.identifier, "viewers_match_fact", _set(fact_viewers=None)),
-    (T.TOP_SHOWS_DAILY.identifier, "seconds_match_fact", _set(fact_seconds=229)),
-    (T.TOP_SHOWS_DAILY.identifier, "hours_from_seconds", _set(hours_viewed=0.07)),
-    (T.GENRES_BY_REGION_DAILY.identifier, "key_unique", _set(1, region="UCAN")),
-    (T.GENRES_BY_REGION_DAILY.identifier, "region_known", _set(region="MOON")),
-    (T.GENRES_BY_REGION_DAILY.identifier, "viewers_range", _set(viewers=-1)),
-    (T.GENRES_BY_REGION_DAILY.identifier, "hours_add_up", _set(shows_seconds=231)),
-    (T.GENRES_BY_REGION_DAILY.identifier, "hours_add_up", _set(genre_seconds=None)),
-    (T.GENRES_BY_REGION_DAILY.identifier, "viewers_within_shows", _set(1, viewers=2)),
-    (T.GENRES_BY_REGION_DAILY.identifier, "hours_from_seconds", _set(hours_viewed=1.0)),
-    (T.SIGNUPS_DAILY.identifier, "key_unique", _copy_row),
-    (T.SIGNUPS_DAILY.identifier, "new_users_positive, new_users_match_silver",
+    (TOP, "event_date_not_null, show_id_not_null", _nulls("event_date", "show_id")),
+    (TOP, "key_unique", _copy_row),
+    (TOP, "viewers_match_fact", _set(viewers=2)),
+    (TOP, "viewers_match_fact", _set(fact_viewers=None)),
+    (TOP, "seconds_match_fact", _set(fact_seconds=229)),
+    (TOP, "hours_from_seconds", _set(hours_viewed=0.07)),
+    (GENRES, "event_date_not_null, region_not_null, genre_not_null",
+     _nulls("event_date", "region", "genre")),
+    (GENRES, "key_unique", _set(1, region="UCAN")),
+    (GENRES, "region_known", _set(region="MOON")),
+    (GENRES, "viewers_range", _set(viewers=-1)),
+    (GENRES, "hours_add_up", _set(shows_seconds=231)),
+    (GENRES, "hours_add_up", _set(genre_seconds=None)),
+    (GENRES, "viewers_within_shows", _set(1, viewers=2)),
+    (GENRES, "hours_from_seconds", _set(hours_viewed=1.0)),
+    (SIGNUPS_DAILY, "signup_date_not_null, region_not_null, plan_not_null",
+     _nulls("signup_date", "region", "plan")),
+    (SIGNUPS_DAILY, "key_unique", _copy_row),
+    (SIGNUPS_DAILY, "new_users_positive, new_users_match_silver",
      _set(new_users=0)),
-    (T.SIGNUPS_DAILY.identifier, "new_users_match_silver", _set(silver_new_users=None)),
-    (T.SIGNUPS_DAILY.identifier, "plan_known", _set(plan="platinum")),
-    (T.SIGNUPS_DAILY.identifier, "region_known", _set(region="ATLANTIS")),
+    (SIGNUPS_DAILY, "new_users_match_silver", _set(silver_new_users=None)),
+    (SIGNUPS_DAILY, "plan_known", _set(plan="platinum")),
+    (SIGNUPS_DAILY, "region_known", _set(region="ATLANTIS")),
     (T.RUN_LOG.identifier, "reconciled", _set(duplicates=4)),
     (T.RUN_LOG.identifier, "raw_matches_lines_read", _set(raw_rows=99)),
     (T.RUN_LOG.identifier, "quarantine_matches", _set(quarantine_rows=4)),
@@ -233,7 +242,13 @@ def _validate(
     batch = spark.createDataFrame(rows, schema)
     graded = dataclasses.replace(home, severity_overrides=overrides)
     return gate.validate(
-        graded, {table: batch}, PARAMS, run_name="test", render=False, explain=explain
+        graded,
+        {table: batch},
+        PARAMS,
+        run_name="test",
+        render=False,
+        explain=explain,
+        suites=SUITES,
     )
 
 
@@ -250,7 +265,7 @@ def test_a_clean_batch_passes_its_whole_suite(
     report = _validate(spark, home, table, _good(table)[1])
     assert [o.line() for o in report.outcomes if not o.success] == []
     assert {o.check for o in report.outcomes} == {
-        e.meta["check"] for e in build_suite(table).expectations if e.meta
+        e.meta["check"] for e in gate.build_suite(table, suites=SUITES).expectations if e.meta
     }
 
 
@@ -287,7 +302,7 @@ def test_a_failure_is_explained_with_examples(spark: SparkSession, home: Setting
 
 def test_every_check_of_every_suite_has_a_break() -> None:
     broken = {c for _, checks, _ in BREAKS for c in checks.split(", ")}
-    assert check_names() <= broken
+    assert check_names(SUITES) <= broken
 
 
 def test_severity_is_configurable_per_check(spark: SparkSession, home: Settings) -> None:
@@ -306,8 +321,8 @@ def test_an_unknown_check_in_the_configuration_is_refused(home: Settings) -> Non
 
 
 def test_validations_render_into_data_docs(spark: SparkSession, home: Settings) -> None:
-    batch = spark.createDataFrame(*reversed(GOOD[T.SIGNUPS_DAILY.identifier]))
-    gate.validate(home, {T.SIGNUPS_DAILY.identifier: batch}, PARAMS, run_name="docs")
+    batch = spark.createDataFrame(*reversed(GOOD[SIGNUPS_DAILY]))
+    gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="docs", suites=SUITES)
     index = home.data_docs_index
     assert index.is_file()
     assert "gold.signups_daily" in index.read_text(encoding="utf-8")
@@ -360,14 +375,15 @@ def test_genre_totals_come_from_the_shows_that_carry_the_genre(spark: SparkSessi
         [(D, "UCAN", "drama", 1, 100), (D, "EMEA", "drama", 1, 200), (D, "EMEA", "kids", 0, 5)],
         "event_date date, region string, genre string, viewers long, watch_seconds long",
     )
-    top = spark.createDataFrame(
-        [(D, "s1", 1, 300), (D, "s2", 1, 5)],
-        "event_date date, show_id string, viewers long, watch_seconds long",
-    )
+    fact = spark.createDataFrame(
+        [(D, "u1", "s1", 200, True), (D, "u1", "s1", 100, True), (D, "u2", "s2", 5, False),
+         (D, "u3", "s2", 0, True)],
+        "event_date date, user_id string, show_id string, watch_seconds long, qualified boolean",
+    )  # fmt: skip
     shows = spark.createDataFrame(
         [("s1", ["drama"]), ("s2", ["kids", "drama"])], "show_id string, genres array<string>"
     )
-    batch = B.genres_batch(genres, top, shows)
+    batch = genres_by_region.audit_batch(genres, fact, shows)
     _assert_rows(
         batch.select("region", "genre", "genre_seconds", "shows_seconds", "genre_show_viewers"),
         [("UCAN", "drama", 300, 305, 2), ("EMEA", "drama", 300, 305, 2),
@@ -379,7 +395,7 @@ def test_the_gate_documentation_names_every_check() -> None:
     text = (Path(__file__).parents[1] / "docs" / "quality-gate.md").read_text(encoding="utf-8")
     missing = [
         check
-        for check in sorted(check_names())
+        for check in sorted(check_names(SUITES))
         if f"`{check}`" not in text and f"`{check.removesuffix('_not_null')}`" not in text
     ]
     assert missing == []

@@ -18,7 +18,8 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-from schemas.tables import SHOWS, SIGNUPS_DAILY, USER_SHOW_DAILY, TableDef
+from aggregates.signups import TABLE as SIGNUPS_DAILY
+from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
 from viewership import query
 from viewership.catalog import load_catalog
 from viewership.config import Settings, load_settings

@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--through", type=_date)
     run.add_argument("--max-bad-ratio", type=_ratio, default=None)
     run.add_argument("--run-id", help="identifier of this run (default: a random one)")
+    run.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="publish the feeds and the user-show fact, not the aggregates (the DAG maps those)",
+    )
+
+    agg = commands.add_parser(
+        "aggregate", help="recompute one aggregate for the dates a published run changed"
+    )
+    agg.add_argument("name", help="a registered aggregate (see jobs.registry)")
+    agg.add_argument("--date", type=_date, required=True)
+    agg.add_argument("--run-id", help="identifier of this run (default: a random one)")
 
     audit = commands.add_parser(
         "audit", help="show the quality gate's verdict on a date's latest run"
@@ -156,12 +168,26 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     spark = get_spark(settings, app_name="viewership-run")
     day = args.date
     while day <= through:
-        result = run_date(spark, settings, day, run_id, ratio)
+        result = run_date(spark, settings, day, run_id, ratio, aggregates=not args.ingest_only)
         counts = ", ".join(
             f"{c.feed} {c.accepted:,}/{c.lines_read:,}" for c in result.feeds.values()
         )
         print(f"{day}: published ({counts} accepted/read)")
         day += timedelta(days=1)
+    return 0
+
+
+def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.registry import registry
+    from jobs.run import run_aggregate
+    from viewership.spark import get_spark
+
+    _require_home(settings)
+    registry().get(args.name)  # an unknown or broken aggregate is one line, before Spark starts
+    run_id = args.run_id or uuid.uuid4().hex[:8]
+    spark = get_spark(settings, app_name=f"viewership-aggregate-{args.name}")
+    days = run_aggregate(spark, settings, args.name, args.date, run_id)
+    print(f"{args.date}: {args.name} published for {len(days)} date(s)")
     return 0
 
 
@@ -235,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "generate": _generate,
             "run": _run,
+            "aggregate": _aggregate,
             "audit": _audit,
             "maintain": _maintain,
             "query": _query,

@@ -42,12 +42,16 @@ def _flock(path: Path, blocking: bool) -> Iterator[bool]:
 
 
 @contextmanager
-def date_lock(settings: Settings, logical_date: date) -> Iterator[None]:
-    """Refuse a second run of a date while one is in flight, rather than racing it."""
-    path = settings.lock_dir / f"run-{logical_date.isoformat()}.lock"
+def date_lock(settings: Settings, logical_date: date, scope: str = "") -> Iterator[None]:
+    """Refuse a second run of a date (or of one aggregate's date) while one is in flight."""
+    suffix = f"-{scope}" if scope else ""
+    path = settings.lock_dir / f"run-{logical_date.isoformat()}{suffix}.lock"
     with _flock(path, blocking=False) as acquired:
         if not acquired:
-            raise RunInProgress(f"a run for {logical_date} is already in progress; not racing it")
+            what = f"{scope} run" if scope else "run"
+            raise RunInProgress(
+                f"a {what} for {logical_date} is already in progress; not racing it"
+            )
         yield
 
 

@@ -73,18 +73,32 @@ def landing_arrived(day: str) -> bool:
     return any(feed_dir(landing, feed, date.fromisoformat(day)).is_dir() for feed in FEEDS)
 
 
-def check_published(day: str) -> str:
-    """Fail unless the date's latest run published; say what the gate warned about."""
+def aggregate_commands(day: str, run_id: str) -> list[list[str]]:
+    """One ``viewership aggregate`` command per declared aggregate: the DAG's mapped tasks.
+
+    Names come from the aggregates package without importing it, so a broken declaration
+    fails its own task with the reason while the other aggregates run.
+    """
+    from aggregates import names
+
+    return [["aggregate", name, "--date", day, "--run-id", run_id] for name in names()]
+
+
+def check_published(day: str, commands: list[list[str]] | None = None) -> str:
+    """Fail unless the date's latest run and every aggregate published; log the warnings."""
     from viewership.report import latest_audit
 
     report = latest_audit(load_settings(), date.fromisoformat(day))
     if report is None or report.status != "published":
         status = "no run" if report is None else report.status
         raise AirflowFailException(f"{day} is not published ({status})")
+    missing = report.unpublished([command[1] for command in commands or []])
+    if missing:
+        raise AirflowFailException(f"{day}: aggregate(s) not published: {', '.join(missing)}")
     warned = [f"{e['table_name']} {e['check_name']}" for e in report.failed]
     if warned:
         log.warning("%s published with warnings: %s", day, ", ".join(warned))
-    return f"{day} published by run {report.run_id}"
+    return f"{day} published by run {report.run_id} with {len(report.aggregates)} aggregate(s)"
 
 
 def record_failure(context: Any) -> None:

@@ -27,8 +27,9 @@ from pyiceberg.expressions import (
 )
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+from aggregates.signups import TABLE as SIGNUPS_DAILY
 from schemas.regions import regions
-from schemas.tables import SHOWS, SIGNUPS_DAILY, USER_SHOW_DAILY, TableDef
+from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
 from viewership.catalog import load_catalog
 from viewership.config import Settings
 from viewership.errors import UsageError

@@ -21,6 +21,8 @@ _RUN_COLUMNS = tuple(f.name for f in T.RUN_LOG.schema.fields)
 _AUDIT_COLUMNS = tuple(f.name for f in T.AUDIT_RESULTS.schema.fields)
 # A run's statuses in the order a run writes them; the furthest one reached is its outcome.
 _PROGRESS = ("failed", "refused", "publishing", "published")
+# Run-log rows of an aggregate's cycle carry ``aggregate:<name>`` in place of a feed.
+_AGGREGATE = "aggregate:"
 
 
 @dataclass
@@ -36,22 +38,38 @@ class AuditReport:
     expectations: list[dict[str, Any]]
     branch_kept_on: list[str] = field(default_factory=list)
     data_docs: str = ""
+    aggregates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [e for e in self.expectations if not e["success"]]
 
+    def unpublished(self, names: list[str]) -> list[str]:
+        """The named aggregates whose latest cycle for the date did not publish."""
+        status = {a["aggregate"]: a["status"] for a in self.aggregates}
+        return [n for n in names if status.get(n) != "published"]
+
 
 def latest_audit(settings: Settings, day: date) -> AuditReport | None:
-    """The report of the latest run recorded for ``day``, or None when it never ran."""
+    """The report of the latest run recorded for ``day``, or None when it never ran.
+
+    The run is the latest ingest of the date; each aggregate is reported by its own latest
+    cycle for the date (the DAG may rerun one aggregate alone).
+    """
     reader = Reader.open(settings)
     log = reader.scan(T.RUN_LOG, _RUN_COLUMNS, EqualTo("logical_date", day)).to_pylist()
-    if not log:
+    ingest = [r for r in log if not r["feed"].startswith(_AGGREGATE)]
+    if not ingest:
         return None
-    latest = max(log, key=lambda r: r["recorded_at"])["run_id"]
-    rows = [r for r in log if r["run_id"] == latest]
+    latest = max(ingest, key=lambda r: r["recorded_at"])["run_id"]
+    rows = [r for r in ingest if r["run_id"] == latest]
     status = max((r["status"] for r in rows), key=_PROGRESS.index)
+    cycles: dict[str, dict[str, Any]] = {}
+    for r in sorted((r for r in log if r["feed"].startswith(_AGGREGATE)),
+                    key=lambda r: r["recorded_at"]):  # fmt: skip
+        cycles[r["feed"].removeprefix(_AGGREGATE)] = r
     results = reader.scan(T.AUDIT_RESULTS, _AUDIT_COLUMNS, EqualTo("logical_date", day)).to_pylist()
+    owner = {(r["branch"] or ""): r["run_id"] for r in cycles.values()}
     branch = rows[0]["branch"] or ""
     feeds = {
         r["feed"]: {k: r[k] for k in ("feed", "lines_read", "accepted", "duplicates",
@@ -80,7 +98,8 @@ def latest_audit(settings: Settings, day: date) -> AuditReport | None:
                     )
                 }
                 for r in results
-                if r["run_id"] == latest
+                if (r["branch"] == branch and r["run_id"] == latest)
+                or owner.get(r["branch"]) == r["run_id"]
             ),
             key=lambda e: (
                 e["success"],
@@ -91,6 +110,16 @@ def latest_audit(settings: Settings, day: date) -> AuditReport | None:
         ),  # fmt: skip
         branch_kept_on=reader.tables_with_branch(T.AUDITED_TABLES, branch) if branch else [],
         data_docs=settings.data_docs_index.as_uri(),
+        aggregates=[
+            {
+                "aggregate": name,
+                "status": r["status"],
+                "rows": r["accepted"],
+                "message": r["message"],
+                "run_id": r["run_id"],
+            }
+            for name, r in sorted(cycles.items())
+        ],  # fmt: skip
     )
 
 
@@ -118,6 +147,11 @@ def render_report(report: AuditReport, fmt: str) -> str:
             f"  {feed['feed']:<16}{feed['lines_read']:>10,}{feed['accepted']:>10,}"
             f"{feed['duplicates']:>12,}{feed['quarantined']:>13,}"
         )
+    if report.aggregates:
+        lines.append("")
+        lines.append(f"  {'aggregate':<24}{'status':<12}{'rows':>10}")
+        for agg in report.aggregates:
+            lines.append(f"  {agg['aggregate']:<24}{agg['status']:<12}{agg['rows']:>10,}")
     lines.append("")
     failed = report.failed
     for outcome in failed:

@@ -1,0 +1,196 @@
+"""The aggregate registry: every answer built on the silver tables is declared once and found here.
+
+An aggregate is a module of the ``aggregates`` package (or of any installed distribution that
+names it under the ``viewership.aggregates`` entry-point group) whose ``AGGREGATE`` is an
+:class:`Aggregate`: its output table, the sources it reads, its transform and its suite. The
+framework (``jobs.run.AggregateRun``) hands the transform only the dates a run changed, writes
+the result on an audit branch, validates it with the suite and publishes it, replacing exactly
+those dates. ``viewership run``, the DAG's mapped task per aggregate and maintenance all take
+their list from here, so adding an aggregate is adding one module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Literal
+
+from pyiceberg.types import DateType
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from aggregates import module_of, names
+from data_quality.suites import SUITES, Check, Suite, key_unique, not_null
+from jobs.audit import day_range
+from schemas import tables as T
+from viewership.errors import UsageError
+
+DateKind = Literal["event", "signup"]
+
+
+class DeclarationError(UsageError):
+    """An aggregate's declaration is wrong; the message names the aggregate and the fix."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A published table an aggregate may read, and how to keep only the changed dates."""
+
+    table: T.TableDef
+    kind: DateKind | None
+    keep: Callable[[list[date]], Column] | None = None
+
+    def read(self, spark: SparkSession, dates: Mapping[str, list[date]]) -> DataFrame:
+        """The table's rows of the run's changed dates (a dimension is read whole)."""
+        frame = spark.table(self.table.spark_name)
+        if self.kind is None or self.keep is None:
+            return frame
+        return frame.where(self.keep(dates[self.kind]))
+
+
+SOURCES: dict[str, Source] = {
+    "events": Source(T.VIEWING_EVENTS, "event", lambda days: day_range("event_ts", days)),
+    "fact": Source(T.USER_SHOW_DAILY, "event", lambda days: F.col("event_date").isin(days)),
+    "signups": Source(T.SIGNUPS, "signup", lambda days: day_range("signup_ts", days)),
+    "shows": Source(T.SHOWS, None),
+}
+
+
+def _no_checks() -> list[Check]:
+    return []
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One aggregate's whole declaration.
+
+    ``transform`` takes one DataFrame per name in ``reads`` (as keyword arguments) and returns
+    the rows of ``table`` for the dates it was given. ``dates`` says which dates drive it:
+    ``event`` dates (of viewing) or ``signup`` dates; the table's first column holds them.
+    ``additive`` says whether its daily rows add up over a period (signups) or a period's
+    answer must be computed from the user-show fact (distinct viewers). ``checks`` adds
+    expectations to the default ones (the key is unique and not null); ``audit_batch``, if
+    given, adds the columns those checks compare (it takes the staged rows, then the inputs).
+    """
+
+    name: str
+    table: T.TableDef
+    reads: tuple[str, ...]
+    transform: Callable[..., DataFrame]
+    dates: DateKind = "event"
+    additive: bool = False
+    checks: Suite = _no_checks
+    audit_batch: Callable[..., DataFrame] | None = None
+    doc: str = ""
+
+    @property
+    def date_column(self) -> str:
+        return self.table.schema.fields[0].name
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        names = {f.field_id: f.name for f in self.table.schema.fields}
+        return tuple(names[f.source_id] for f in self.table.sort_order.fields)
+
+    def suite(self) -> list[Check]:
+        """The default expectations, then the declared ones."""
+        return [*not_null(*self.key), key_unique(*self.key), *self.checks()]
+
+    def batch(self, staged: DataFrame, inputs: Mapping[str, DataFrame]) -> DataFrame:
+        """What the suite validates: the staged rows, with the declared comparison columns."""
+        if self.audit_batch is None:
+            return staged
+        return self.audit_batch(staged, **inputs)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The valid aggregates by name, and one message per declaration that failed to load."""
+
+    aggregates: dict[str, Aggregate] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Aggregate:
+        """An aggregate by name, or the one-line reason it cannot be run."""
+        if name in self.problems:
+            raise DeclarationError(self.problems[name])
+        if name not in self.aggregates:
+            known = ", ".join(sorted(self.aggregates)) or "none"
+            raise UsageError(f"unknown aggregate {name!r}; registered: {known}")
+        return self.aggregates[name]
+
+    def check(self) -> None:
+        """Refuse to go on while any declaration is broken (one line per problem)."""
+        if self.problems:
+            raise DeclarationError("; ".join(self.problems[n] for n in sorted(self.problems)))
+
+
+def validate_declaration(name: str, aggregate: object, taken: Mapping[str, str]) -> Aggregate:
+    """The declaration found in module ``name``, or DeclarationError saying what is wrong."""
+    where = f"aggregate {name!r} ({module_of(name)})"
+    if not isinstance(aggregate, Aggregate):
+        raise DeclarationError(f"{where}: AGGREGATE must be a jobs.registry.Aggregate")
+    if aggregate.name != name:
+        raise DeclarationError(f"{where}: its name {aggregate.name!r} must be its module's name")
+    if not aggregate.table.identifier.startswith("gold."):
+        raise DeclarationError(f"{where}: its table must be in the gold namespace")
+    owner = taken.get(aggregate.table.identifier)
+    if owner is not None:
+        raise DeclarationError(f"{where}: table {aggregate.table.identifier} is {owner}'s too")
+    unknown = [s for s in aggregate.reads if s not in SOURCES]
+    if unknown or not aggregate.reads:
+        raise DeclarationError(
+            f"{where}: unknown input {', '.join(unknown) or '(none given)'}; "
+            f"it may read {', '.join(SOURCES)}"
+        )
+    if aggregate.dates not in ("event", "signup"):
+        raise DeclarationError(f"{where}: dates must be 'event' or 'signup'")
+    if not {SOURCES[s].kind for s in aggregate.reads} - {None} <= {aggregate.dates}:
+        raise DeclarationError(
+            f"{where}: its inputs must all follow its {aggregate.dates} dates "
+            "(event and signup inputs together have no single date to replace)"
+        )
+    if not isinstance(aggregate.table.schema.fields[0].field_type, DateType):
+        raise DeclarationError(f"{where}: the first column of its table must be its date")
+    if not aggregate.key or aggregate.key[0] != aggregate.date_column:
+        raise DeclarationError(f"{where}: its key must start with {aggregate.date_column}")
+    parameters = list(inspect.signature(aggregate.transform).parameters)
+    if sorted(parameters) != sorted(aggregate.reads):
+        raise DeclarationError(
+            f"{where}: transform takes ({', '.join(parameters)}) but reads "
+            f"({', '.join(aggregate.reads)}); name one parameter per input"
+        )
+    return aggregate
+
+
+@cache
+def registry() -> Registry:
+    """Import every declared aggregate once; a broken one is a problem, not a crash."""
+    found = Registry()
+    taken = {t.identifier: "the core pipeline" for t in T.ALL_TABLES}
+    for name in names():
+        try:
+            module = importlib.import_module(module_of(name))
+            aggregate = validate_declaration(name, getattr(module, "AGGREGATE", None), taken)
+        except DeclarationError as exc:
+            found.problems[name] = str(exc)
+        except Exception as exc:  # an import error in one module must not hide the others
+            found.problems[name] = f"aggregate {name!r} does not import: {exc!r}"
+        else:
+            found.aggregates[name] = aggregate
+            taken[aggregate.table.identifier] = name
+    return found
+
+
+def aggregate_tables() -> tuple[T.TableDef, ...]:
+    """The output tables of every valid aggregate, in name order."""
+    return tuple(a.table for _, a in sorted(registry().aggregates.items()))
+
+
+def all_suites() -> dict[str, Suite]:
+    """The core suites and every aggregate's: what a severity override may name."""
+    return {**SUITES, **{a.table.identifier: a.suite for a in registry().aggregates.values()}}
