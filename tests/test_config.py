@@ -54,3 +54,48 @@ def test_a_bad_value_is_one_clear_error(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         load_settings(tmp_path, env={name: value})
+
+
+CLUSTER = {
+    "VIEWERSHIP_PROFILE": "cluster",
+    "VIEWERSHIP_SPARK_MASTER": "spark://spark-master:7077",
+    "VIEWERSHIP_CATALOG_URI": "http://rest-catalog:8181",
+    "VIEWERSHIP_WAREHOUSE": "s3://lakehouse/warehouse",
+    "VIEWERSHIP_S3_ENDPOINT": "http://minio:9000",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+def test_the_cluster_profile_mounts_a_rest_catalog_on_s3_for_spark_and_pyiceberg(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(tmp_path, env=CLUSTER | {"VIEWERSHIP_EXECUTOR_MEMORY": "3g"})
+    spark = settings.spark_catalog_conf()
+    assert (settings.spark_master, settings.executor_memory) == ("spark://spark-master:7077", "3g")
+    assert spark["spark.sql.catalog.lake.type"] == "rest"
+    assert spark["spark.sql.catalog.lake.uri"] == "http://rest-catalog:8181"
+    assert spark["spark.sql.catalog.lake.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert spark["spark.sql.catalog.lake.s3.endpoint"] == "http://minio:9000"
+    assert spark["spark.sql.catalog.lake.client.region"] == "eu-west-1"
+    assert settings.pyiceberg_catalog_props() == {
+        "type": "rest",
+        "uri": "http://rest-catalog:8181",
+        "warehouse": "s3://lakehouse/warehouse",
+        "s3.region": "eu-west-1",
+        "s3.endpoint": "http://minio:9000",
+        "s3.path-style-access": "true",
+    }
+
+
+def test_a_cluster_warehouse_on_a_shared_file_system_keeps_iceberg_s_default_file_io(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(tmp_path, env=CLUSTER | {"VIEWERSHIP_WAREHOUSE": "file:///shared/wh"})
+    assert not any("s3" in key or "io-impl" in key for key in settings.spark_catalog_conf())
+    assert set(settings.pyiceberg_catalog_props()) == {"type", "uri", "warehouse"}
+
+
+def test_the_cluster_profile_names_every_missing_variable(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="VIEWERSHIP_CATALOG_URI, VIEWERSHIP_WAREHOUSE"):
+        load_settings(tmp_path, env={"VIEWERSHIP_PROFILE": "cluster",
+                                     "VIEWERSHIP_SPARK_MASTER": "spark://m:7077"})  # fmt: skip

@@ -34,9 +34,12 @@ class Settings:
     catalog_uri: str = ""
     warehouse: str = ""
     s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
     jar_cache: Path = DEFAULT_JAR_CACHE
     shuffle_partitions: int = 8
     driver_memory: str = "4g"
+    # Each executor's heap on a cluster (in local mode the driver is the executor).
+    executor_memory: str = "1g"
     extra_spark_conf: Mapping[str, str] = field(default_factory=dict)
     # The quality gate: severity per check name, and the warn-level vitals' thresholds.
     severity_overrides: Mapping[str, str] = field(default_factory=dict)
@@ -92,7 +95,10 @@ class Settings:
             conf[f"{prefix}.jdbc.busy_timeout"] = "60000"
         else:
             conf[f"{prefix}.type"] = "rest"
+        if self.warehouse.startswith("s3://"):
+            # Credentials come from the AWS default chain (environment, profile, instance role).
             conf[f"{prefix}.io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
+            conf[f"{prefix}.client.region"] = self.s3_region
             if self.s3_endpoint:
                 conf[f"{prefix}.s3.endpoint"] = self.s3_endpoint
                 conf[f"{prefix}.s3.path-style-access"] = "true"
@@ -104,8 +110,10 @@ class Settings:
             sqlite_path = self.catalog_uri.removeprefix("jdbc:sqlite:")
             return {"type": "sql", "uri": f"sqlite:///{sqlite_path}", "warehouse": self.warehouse}
         props = {"type": "rest", "uri": self.catalog_uri, "warehouse": self.warehouse}
-        if self.s3_endpoint:
-            props |= {"s3.endpoint": self.s3_endpoint, "s3.path-style-access": "true"}
+        if self.warehouse.startswith("s3://"):
+            props["s3.region"] = self.s3_region
+            if self.s3_endpoint:
+                props |= {"s3.endpoint": self.s3_endpoint, "s3.path-style-access": "true"}
         return props
 
 
@@ -185,6 +193,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         "jar_cache": Path(env.get("VIEWERSHIP_JAR_CACHE", DEFAULT_JAR_CACHE)).expanduser(),
         "shuffle_partitions": int(env.get("VIEWERSHIP_SHUFFLE_PARTITIONS", "8")),
         "driver_memory": env.get("VIEWERSHIP_DRIVER_MEMORY", "4g"),
+        "executor_memory": env.get("VIEWERSHIP_EXECUTOR_MEMORY", "1g"),
     }
     if profile == "local":
         return Settings(
@@ -204,5 +213,6 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
             catalog_uri=env["VIEWERSHIP_CATALOG_URI"],
             warehouse=env["VIEWERSHIP_WAREHOUSE"],
             s3_endpoint=env.get("VIEWERSHIP_S3_ENDPOINT"),
+            s3_region=env.get("VIEWERSHIP_S3_REGION") or env.get("AWS_REGION") or "us-east-1",
         )
     raise UsageError(f"unknown profile {profile!r} (VIEWERSHIP_PROFILE must be local or cluster)")

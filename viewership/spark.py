@@ -24,6 +24,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.driver.memory": settings.driver_memory,
+        "spark.executor.memory": settings.executor_memory,
         "spark.ui.enabled": os.environ.get("VIEWERSHIP_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
         # Arrow moves batches between the JVM and the Python validator without pickling.
@@ -56,7 +57,9 @@ def get_spark(settings: Settings, app_name: str = "viewership") -> SparkSession:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise SetupError("Java 17 or newer is required to run Spark; install it and retry")
     prepare_sqlite_catalog(settings)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if settings.spark_master.startswith("local"):
+        # Nothing outside this process talks to a local driver: keep it on loopback.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # SparkContext picks the worker interpreter from this variable, not from the conf.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
