@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -20,8 +21,12 @@ D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 VIEWERSHIP = str(Path(sys.executable).parent / "viewership")
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIEWERSHIP_SHUFFLE_PARTITIONS": "2", "VIEWERSHIP_DRIVER_MEMORY": "1g"}
+def cli(
+    home: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``viewership --home HOME ARGS`` in the test's environment (or ``env``), small Spark."""
+    env = {**(os.environ if env is None else env),
+           "VIEWERSHIP_SHUFFLE_PARTITIONS": "2", "VIEWERSHIP_DRIVER_MEMORY": "1g"}  # fmt: skip
     return subprocess.run(
         [VIEWERSHIP, "--home", str(home), *args], capture_output=True, text=True, env=env
     )
