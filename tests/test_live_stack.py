@@ -3,8 +3,10 @@
 The live tier (marker ``live``; skip it with ``-m "not live"``). tests/live_stack.py starts
 PostgreSQL, moto's S3 server, the Iceberg REST catalog (its store on PostgreSQL, its warehouse
 on S3) and a Spark standalone master and worker as processes on 127.0.0.1; Airflow runs on
-that PostgreSQL with the LocalExecutor and its Spark connection on the master. The scheduler
-backfills three generated days; every answer must equal the embedded default's on the same data.
+that PostgreSQL with the LocalExecutor and its Spark connection on the master, and
+``airflow backfill create`` asks its scheduler for three generated days, as a user would.
+Every aggregate table and every answer must equal the embedded default's, run date by date by
+the CLI on the same landing zone.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+import aggregates
 from jobs.registry import aggregate_tables
-from tests.airflow_kit import backfill, running_airflow
-from tests.live_stack import native_stack
+from tests.airflow_kit import DAG_ID, airflow_json, backfill, running_airflow
+from tests.live_stack import S3_KEYS, native_stack
 from tests.test_cli import cli
 from viewership.catalog import load_catalog
 from viewership.config import load_settings
@@ -44,7 +47,9 @@ def _answers(home: Path, env: dict[str, str] | None = None) -> list[object]:
     return answers
 
 
-def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(tmp_path: Path) -> None:
+def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     on_cluster, embedded = tmp_path / "on_cluster", tmp_path / "embedded"
     gen = cli(on_cluster, "generate", "--start", DAYS[0], "--days", "3",
               "--events-per-day", "1000", "--seed", "11")  # fmt: skip
@@ -52,6 +57,8 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(tmp_path
     shutil.copytree(on_cluster / "landing", embedded / "landing")
 
     with native_stack(tmp_path / "stack") as stack:
+        for name in (*S3_KEYS, "AWS_REGION"):  # this process reads the S3 tables too
+            monkeypatch.setenv(name, stack[name])
         master = stack["VIEWERSHIP_SPARK_MASTER"].removeprefix("spark://")
         host, port = master.split(":")
         env = stack | {
@@ -64,14 +71,27 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(tmp_path
                 {"conn_type": "spark", "host": f"spark://{host}", "port": int(port)}
             ),
         }
-        # When the scheduler backfills the three days on the cluster
+        # When the scheduler backfills the three days on the cluster, two runs allowed at once
         with running_airflow(tmp_path, env) as live:
             runs = backfill(live, DAYS[0], DAYS[-1], timeout=900)
-        assert [r["state"] for r in runs] == ["success"] * 3, runs
-        # Then the Spark work ran on the standalone cluster, not in local mode
+            spark_tasks = sorted(
+                (t["start_date"], t["end_date"], t["task_id"])
+                for r in runs
+                for t in airflow_json(live, "tasks", "states-for-dag-run", DAG_ID, r["run_id"])
+                if t["task_id"] in ("ingest_audit_publish", "aggregate")
+            )
+        # Then every backfill run succeeded, one per arrival date
+        assert [(r["logical_date"][:10], r["state"]) for r in runs] == [
+            (day, "success") for day in ("2026-11-01", "2026-11-02", "2026-11-03")
+        ]
+        # and the one-slot lakehouse pool kept the runs' Spark tasks from ever overlapping
+        assert len(spark_tasks) == 3 * (1 + len(aggregates.names()))
+        for (_, end, _), (start, _, _) in zip(spark_tasks, spark_tasks[1:], strict=False):
+            assert end <= start
+        # and the Spark work ran on the standalone cluster, not in local mode
         with urllib.request.urlopen(f"{stack['LIVE_SPARK_MASTER_UI']}/json/") as answer:
             applications = json.load(answer)["completedapps"]
-        assert len(applications) >= 3 * 4
+        assert len(applications) >= len(spark_tasks)
         # and the tables live in the REST catalog, on S3
         on_s3 = load_catalog(load_settings(on_cluster, env=env))
         assert on_s3.load_table("gold.top_shows_daily").location().startswith("s3://lakehouse/")
