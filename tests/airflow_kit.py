@@ -60,7 +60,9 @@ def wait(what: str, ready: Callable[[], bool], timeout: float, log: Path) -> Non
 
 
 @contextmanager
-def running_airflow(root: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
+def running_airflow(
+    root: Path, env: dict[str, str], pool_slots: int = 1
+) -> Iterator[dict[str, str]]:
     """Start Airflow with ``env`` (the viewership profile, the Spark connection, the database)
     and yield the environment its CLI needs; the DAGs are parsed before it yields."""
     port = free_port()
@@ -74,10 +76,13 @@ def running_airflow(root: Path, env: dict[str, str]) -> Iterator[dict[str, str]]
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # Parse each DAG file once, and fork a handful of LocalExecutor workers, not 32.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
     }
     airflow(env, "db", "migrate")
-    airflow(env, "pools", "set", "viewership_lakehouse", "1", "one Iceberg committer")
+    airflow(env, "pools", "set", "viewership_lakehouse", str(pool_slots), "Iceberg committers")
     log = root / "standalone.log"
     with log.open("w") as out:
         server = subprocess.Popen(

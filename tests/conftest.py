@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,26 @@ from pyspark.sql import SparkSession
 from viewership.config import Settings, load_settings
 from viewership.spark import get_spark
 
+# Every JVM the tests start (this session's, the CLI's, Airflow's spark-submits, the live
+# tier's executors) handles a few thousand rows and exits: skip the C2 compiler and the
+# parallel collector, which roughly halves their CPU (README, "Profiles").
+SHORT_RUN_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("VIEWERSHIP_JVM_OPTIONS", SHORT_RUN_JVM)
+
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("home")
     return load_settings(
-        home, env={"VIEWERSHIP_SHUFFLE_PARTITIONS": "2", "VIEWERSHIP_DRIVER_MEMORY": "2g"}
+        home,
+        env={
+            "VIEWERSHIP_SHUFFLE_PARTITIONS": "2",
+            "VIEWERSHIP_DRIVER_MEMORY": "2g",
+            "VIEWERSHIP_JVM_OPTIONS": os.environ["VIEWERSHIP_JVM_OPTIONS"],
+        },
     )
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from viewership.config import load_settings
+from viewership.config import jar_coordinates, jar_file_name, load_settings
 from viewership.errors import UsageError
+from viewership.spark import spark_conf
 
 
 def test_policy_defaults(tmp_path: Path) -> None:
@@ -99,3 +100,27 @@ def test_the_cluster_profile_names_every_missing_variable(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="VIEWERSHIP_CATALOG_URI, VIEWERSHIP_WAREHOUSE"):
         load_settings(tmp_path, env={"VIEWERSHIP_PROFILE": "cluster",
                                      "VIEWERSHIP_SPARK_MASTER": "spark://m:7077"})  # fmt: skip
+
+
+def test_jvm_options_and_runtime_jars_reach_the_driver_and_every_executor(
+    tmp_path: Path,
+) -> None:
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for coordinate in jar_coordinates():
+        (jars / jar_file_name(coordinate)).touch()
+    env = CLUSTER | {"VIEWERSHIP_JAR_CACHE": str(jars)}
+    plain = spark_conf(load_settings(tmp_path, env=env))
+    assert "spark.executor.extraJavaOptions" not in plain
+    assert plain["spark.driver.extraJavaOptions"].startswith("-Dlog4j2.configurationFile=")
+    # The jars are on both class paths (same path on every node), never shipped by spark.jars
+    classpath = plain["spark.executor.extraClassPath"].split(":")
+    assert plain["spark.driver.extraClassPath"] == plain["spark.executor.extraClassPath"]
+    assert [Path(p).name for p in classpath] == [jar_file_name(c) for c in jar_coordinates()]
+    assert "spark.jars" not in plain
+
+    tuned = spark_conf(
+        load_settings(tmp_path, env=env | {"VIEWERSHIP_JVM_OPTIONS": " -XX:+UseSerialGC "})
+    )
+    assert tuned["spark.executor.extraJavaOptions"] == "-XX:+UseSerialGC"
+    assert tuned["spark.driver.extraJavaOptions"].endswith(".properties -XX:+UseSerialGC")

@@ -1,0 +1,108 @@
+"""The compose topology, live: the DAG on a Spark cluster, a REST catalog, S3 and PostgreSQL.
+
+The live tier (marker ``live``; skip it with ``-m "not live"``). tests/live_stack.py starts
+PostgreSQL, moto's S3 server, the Iceberg REST catalog (its store on PostgreSQL, its warehouse
+on S3) and a Spark standalone master and worker as processes on 127.0.0.1; Airflow runs on
+that PostgreSQL with the LocalExecutor and its Spark connection on the master, and
+``airflow backfill create`` asks its scheduler for three generated days, as a user would.
+Every aggregate table and every answer must equal the embedded default's, run date by date by
+the CLI on the same landing zone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import aggregates
+from jobs.registry import aggregate_tables
+from tests.airflow_kit import DAG_ID, airflow_json, backfill, running_airflow
+from tests.live_stack import S3_KEYS, native_stack
+from tests.test_cli import cli
+from viewership.catalog import load_catalog
+from viewership.config import load_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.live]
+
+DAYS = ("2026-11-01", "2026-11-03")
+ANSWERS = (["top-shows"], ["genres"], ["co-watch"], ["signups", "--by", "day"])
+
+
+def _published(env: dict[str, str], home: Path, identifier: str) -> list[tuple[object, ...]]:
+    table = load_catalog(load_settings(home, env=env)).load_table(identifier)
+    return sorted(tuple(row.values()) for row in table.scan().to_arrow().to_pylist())
+
+
+def _answers(home: Path, env: dict[str, str] | None = None) -> list[object]:
+    period = ("--start", "2026-10-01", "--end", DAYS[-1], "--format", "json")
+    answers = []
+    for answer in ANSWERS:
+        done = cli(home, "query", *answer, *period, env=env)
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    return answers
+
+
+def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_cluster, embedded = tmp_path / "on_cluster", tmp_path / "embedded"
+    gen = cli(on_cluster, "generate", "--start", DAYS[0], "--days", "3",
+              "--events-per-day", "1000", "--seed", "11")  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    shutil.copytree(on_cluster / "landing", embedded / "landing")
+
+    with native_stack(tmp_path / "stack") as stack:
+        for name in (*S3_KEYS, "AWS_REGION"):  # this process reads the S3 tables too
+            monkeypatch.setenv(name, stack[name])
+        master = stack["VIEWERSHIP_SPARK_MASTER"].removeprefix("spark://")
+        host, port = master.split(":")
+        env = stack | {
+            "VIEWERSHIP_HOME": str(on_cluster),
+            "VIEWERSHIP_SHUFFLE_PARTITIONS": "2",
+            "VIEWERSHIP_DRIVER_MEMORY": "1g",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack["LIVE_POSTGRES_URL"],
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
+                {"conn_type": "spark", "host": f"spark://{host}", "port": int(port)}
+            ),
+        }
+        # When the scheduler backfills the three days on the cluster, two runs allowed at once
+        with running_airflow(tmp_path, env) as live:
+            runs = backfill(live, DAYS[0], DAYS[-1], timeout=900)
+            spark_tasks = sorted(
+                (t["start_date"], t["end_date"], t["task_id"])
+                for r in runs
+                for t in airflow_json(live, "tasks", "states-for-dag-run", DAG_ID, r["run_id"])
+                if t["task_id"] in ("ingest_audit_publish", "aggregate")
+            )
+        # Then every backfill run succeeded, one per arrival date
+        assert [(r["logical_date"][:10], r["state"]) for r in runs] == [
+            (day, "success") for day in ("2026-11-01", "2026-11-02", "2026-11-03")
+        ]
+        # and the one-slot lakehouse pool kept the runs' Spark tasks from ever overlapping
+        assert len(spark_tasks) == 3 * (1 + len(aggregates.names()))
+        for (_, end, _), (start, _, _) in zip(spark_tasks, spark_tasks[1:], strict=False):
+            assert end <= start
+        # and the Spark work ran on the standalone cluster, not in local mode
+        with urllib.request.urlopen(f"{stack['LIVE_SPARK_MASTER_UI']}/json/") as answer:
+            applications = json.load(answer)["completedapps"]
+        assert len(applications) >= len(spark_tasks)
+        # and the tables live in the REST catalog, on S3
+        on_s3 = load_catalog(load_settings(on_cluster, env=env))
+        assert on_s3.load_table("gold.top_shows_daily").location().startswith("s3://lakehouse/")
+        cluster_tables = {t.identifier: _published(env, on_cluster, t.identifier)
+                          for t in aggregate_tables()}  # fmt: skip
+        cluster_answers = _answers(on_cluster, env)
+
+    # and the embedded default, run date by date on the same landing zone, agrees everywhere
+    done = cli(embedded, "run", "--date", DAYS[0], "--through", DAYS[-1])
+    assert done.returncode == 0, done.stderr
+    for identifier, rows in cluster_tables.items():
+        assert rows == _published({}, embedded, identifier), identifier
+        assert rows
+    assert cluster_answers == _answers(embedded)
