@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from aggregates import genres_by_region, signups, top_shows
+from aggregates import (
+    binge_viewers,
+    co_watch,
+    daily_active_viewers,
+    genres_by_region,
+    signups,
+    top_shows,
+)
 from data_quality import batches as B
 from data_quality import gate
 from data_quality.suites import DEFAULT_WARN, Parameters, check_names
@@ -26,7 +33,10 @@ from viewership.config import Settings
 from viewership.errors import UsageError
 
 SUITES = all_suites()
-TOP, GENRES, SIGNUPS_DAILY = (a.TABLE.identifier for a in (top_shows, genres_by_region, signups))
+TOP, GENRES, SIGNUPS_DAILY, ACTIVE, BINGE, CO_WATCH = (
+    a.TABLE.identifier
+    for a in (top_shows, genres_by_region, signups, daily_active_viewers, binge_viewers, co_watch)
+)
 D = date(2026, 11, 2)
 TS = datetime(2026, 11, 2, 10, tzinfo=UTC)
 PARAMS = Parameters(
@@ -107,6 +117,33 @@ GOOD: dict[str, tuple[str, list[Row]]] = {
         "signup_date date, region string, plan string, new_users long, silver_new_users long",
         [{"signup_date": D, "region": "EMEA", "plan": "basic", "new_users": 1,
           "silver_new_users": 1}],
+    ),
+    ACTIVE: (
+        "event_date date, region string, device string, active_viewers long,"
+        " watch_seconds long, devices_seconds long, events_seconds long, region_users long",
+        [{"event_date": D, "region": "UCAN", "device": "tv", "active_viewers": 1,
+          "watch_seconds": 200, "devices_seconds": 300, "events_seconds": 300,
+          "region_users": 2},
+         {"event_date": D, "region": "UCAN", "device": "mobile", "active_viewers": 2,
+          "watch_seconds": 100, "devices_seconds": 300, "events_seconds": 300,
+          "region_users": 2}],
+    ),
+    BINGE: (
+        "event_date date, show_id string, region string, binge_viewers long,"
+        " binge_seconds long, show_binge_seconds long, most_regional_binge_viewers long,"
+        " show_viewers long",
+        [{"event_date": D, "show_id": "s1", "region": "UCAN", "binge_viewers": 1,
+          "binge_seconds": 7000, "show_binge_seconds": 12000,
+          "most_regional_binge_viewers": 1, "show_viewers": 2},
+         {"event_date": D, "show_id": "s1", "region": "EMEA", "binge_viewers": 1,
+          "binge_seconds": 5000, "show_binge_seconds": 12000,
+          "most_regional_binge_viewers": 1, "show_viewers": 2}],
+    ),
+    CO_WATCH: (
+        "event_date date, show_a string, show_b string, co_viewers long, viewers_a long,"
+        " viewers_b long",
+        [{"event_date": D, "show_a": "s1", "show_b": "s2", "co_viewers": 2, "viewers_a": 3,
+          "viewers_b": 2}],
     ),
     T.RUN_LOG.identifier: (
         B.RUN_SCHEMA.simpleString().removeprefix("struct<").removesuffix(">").replace(":", " "),
@@ -215,6 +252,31 @@ BREAKS: list[tuple[str, str, Callable[[list[Row]], list[Row]]]] = [
     (SIGNUPS_DAILY, "new_users_match_silver", _set(silver_new_users=None)),
     (SIGNUPS_DAILY, "plan_known", _set(plan="platinum")),
     (SIGNUPS_DAILY, "region_known", _set(region="ATLANTIS")),
+    (ACTIVE, "event_date_not_null, region_not_null, device_not_null",
+     _nulls("event_date", "region", "device")),
+    (ACTIVE, "key_unique", _set(1, device="tv")),
+    (ACTIVE, "region_known", _set(region="MARS")),
+    (ACTIVE, "device_known", _set(device="TV")),
+    (ACTIVE, "active_viewers_positive", _set(active_viewers=0)),
+    (ACTIVE, "seconds_add_up", _set(events_seconds=299)),
+    (ACTIVE, "seconds_add_up", _set(devices_seconds=None)),
+    (ACTIVE, "viewers_within_region", _set(1, active_viewers=3)),
+    (BINGE, "event_date_not_null, show_id_not_null, region_not_null",
+     _nulls("event_date", "show_id", "region")),
+    (BINGE, "key_unique", _set(1, region="UCAN")),
+    (BINGE, "region_known", _set(region="MOON")),
+    (BINGE, "binge_viewers_positive", _set(binge_viewers=0)),
+    (BINGE, "binges_are_views", _set(binge_viewers=3)),
+    (BINGE, "binges_are_views", _set(show_viewers=None)),
+    (BINGE, "binge_hours_reached", _set(show_binge_seconds=10000)),
+    (CO_WATCH, "event_date_not_null, show_a_not_null, show_b_not_null",
+     _nulls("event_date", "show_a", "show_b")),
+    (CO_WATCH, "key_unique", _copy_row),
+    (CO_WATCH, "pair_ordered", _set(show_a="s3")),
+    (CO_WATCH, "pair_ordered", _set(show_b="s1")),
+    (CO_WATCH, "co_viewers_positive", _set(co_viewers=0)),
+    (CO_WATCH, "co_viewers_within_shows", _set(viewers_b=1)),
+    (CO_WATCH, "co_viewers_within_shows", _set(viewers_a=None)),
     (T.RUN_LOG.identifier, "reconciled", _set(duplicates=4)),
     (T.RUN_LOG.identifier, "raw_matches_lines_read", _set(raw_rows=99)),
     (T.RUN_LOG.identifier, "quarantine_matches", _set(quarantine_rows=4)),
