@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--date", type=_date, required=True)
     agg.add_argument("--run-id", help="identifier of this run (default: a random one)")
 
+    scaffold = commands.add_parser(
+        "new-aggregate", help="scaffold a new aggregate's declaration and test, ready to edit"
+    )
+    scaffold.add_argument("name", help="the aggregate's name: a module and table name")
+
     audit = commands.add_parser(
         "audit", help="show the quality gate's verdict on a date's latest run"
     )
@@ -191,6 +196,18 @@ def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_aggregate(settings: Settings, args: argparse.Namespace) -> int:
+    from viewership.scaffold import new_aggregate
+
+    made = new_aggregate(args.name)
+    print(f"wrote {made.module}\nwrote {made.test}")
+    print(
+        f"next: edit the transform and TABLE in {made.module.name}, then "
+        f"`pytest {made.test}` and `viewership run --date D`; docs/extending.md walks through it"
+    )
+    return 0
+
+
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from viewership.report import latest_audit, render_report
 
@@ -262,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "generate": _generate,
             "run": _run,
             "aggregate": _aggregate,
+            "new-aggregate": _new_aggregate,
             "audit": _audit,
             "maintain": _maintain,
             "query": _query,
