@@ -9,13 +9,16 @@ the user-show fact, not by adding days.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyiceberg.types import DateType, LongType, StringType
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from data_quality.suites import Check, between, region_known, rows_where
 from jobs.registry import Aggregate
-from schemas.tables import daily_table
+from schemas.tables import USER_SHOW_DAILY, daily_table
+from viewership.queries import LIMIT, Query, sql_answer
 
 BINGE_SECONDS = 3 * 3600
 
@@ -90,5 +93,12 @@ AGGREGATE = Aggregate(
     transform=transform,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "binge-viewers",
+        sql_answer(Path(__file__).with_suffix(".sql"), {"facts": USER_SHOW_DAILY}),
+        ("rank", "show_id", "binge_viewers"),
+        (LIMIT,),
+        help="shows by users who watched one for 3 hours or more in a day of the period",
+    ),
     doc=__doc__ or "",
 )

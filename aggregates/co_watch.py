@@ -16,6 +16,8 @@ from pyspark.sql import functions as F
 from data_quality.suites import Check, between, rows_where
 from jobs.registry import Aggregate
 from schemas.tables import daily_table
+from viewership import query
+from viewership.queries import LIMIT, Query
 
 TABLE = daily_table(
     "gold.co_watch_daily",
@@ -84,5 +86,12 @@ AGGREGATE = Aggregate(
     transform=transform,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "co-watch",
+        query.co_watch,
+        ("rank", "show_a", "show_b", "co_viewers"),
+        (LIMIT,),
+        help="show pairs by users with qualified views of both in the period",
+    ),
     doc=__doc__ or "",
 )

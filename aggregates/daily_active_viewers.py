@@ -8,6 +8,8 @@ divided by the period's length, the average daily active viewers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyiceberg.types import DateType, LongType, StringType
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -16,6 +18,7 @@ from data_quality.suites import Check, between, in_set, region_known, rows_where
 from jobs.registry import Aggregate
 from schemas.contract import DEVICES
 from schemas.tables import daily_table
+from viewership.queries import Query, sql_answer
 
 TABLE = daily_table(
     "gold.daily_active_viewers",
@@ -72,5 +75,11 @@ AGGREGATE = Aggregate(
     additive=True,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "active-viewers",
+        sql_answer(Path(__file__).with_suffix(".sql"), {"daily": TABLE}),
+        ("region", "device", "viewer_days", "avg_daily_viewers"),
+        help="viewer-days and average daily active viewers per region and device",
+    ),
     doc=__doc__ or "",
 )

@@ -14,6 +14,8 @@ from aggregates import top_shows
 from data_quality.suites import Check, between, hours_from_seconds, region_known, rows_where
 from jobs.registry import Aggregate
 from schemas.tables import daily_table
+from viewership import query
+from viewership.queries import LIMIT, Option, Query
 
 TABLE = daily_table(
     "gold.genres_by_region_daily",
@@ -94,5 +96,12 @@ AGGREGATE = Aggregate(
     transform=transform,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "genres",
+        query.genres,
+        ("region", "genre", "rank", "viewers", "hours_viewed"),
+        (Option("--region", {"help": "one region (default: every region)"}), LIMIT),
+        help="genres ranked by viewers within each region over the period",
+    ),
     doc=__doc__ or "",
 )

@@ -14,6 +14,8 @@ from data_quality.suites import Check, between, in_set, region_known, rows_where
 from jobs.registry import Aggregate
 from schemas.contract import PLANS
 from schemas.tables import daily_table
+from viewership import query
+from viewership.queries import Option, Query
 
 TABLE = daily_table(
     "gold.signups_daily",
@@ -60,5 +62,12 @@ AGGREGATE = Aggregate(
     additive=True,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "signups",
+        query.signups,
+        lambda options: (*query.SIGNUP_KEYS[str(options["by"])], "new_users"),
+        (Option("--by", {"choices": query.SIGNUPS_BY, "default": "total"}),),
+        help="new users over the period, in total or by day, region or plan",
+    ),
     doc=__doc__ or "",
 )

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 from data_quality.suites import Check, hours_from_seconds, rows_where
 from jobs.registry import Aggregate
 from schemas.tables import daily_table
+from viewership import query
+from viewership.queries import LIMIT, Query
 
 TABLE = daily_table(
     "gold.top_shows_daily",
@@ -69,5 +71,12 @@ AGGREGATE = Aggregate(
     transform=transform,
     checks=checks,
     audit_batch=audit_batch,
+    query=Query(
+        "top-shows",
+        query.top_shows,
+        ("rank", "show_id", "title", "viewers", "hours_viewed"),
+        (LIMIT,),
+        help="shows by distinct viewers over the period (contract section 2)",
+    ),
     doc=__doc__ or "",
 )

@@ -28,6 +28,7 @@ from data_quality.suites import SUITES, Check, Suite, key_unique, not_null
 from jobs.audit import day_range
 from schemas import tables as T
 from viewership.errors import UsageError
+from viewership.queries import Query
 
 DateKind = Literal["event", "signup"]
 
@@ -75,6 +76,7 @@ class Aggregate:
     answer must be computed from the user-show fact (distinct viewers). ``checks`` adds
     expectations to the default ones (the key is unique and not null); ``audit_batch``, if
     given, adds the columns those checks compare (it takes the staged rows, then the inputs).
+    ``query``, if given, is the question ``viewership query`` answers with it over a period.
     """
 
     name: str
@@ -85,6 +87,7 @@ class Aggregate:
     additive: bool = False
     checks: Suite = _no_checks
     audit_batch: Callable[..., DataFrame] | None = None
+    query: Query | None = None
     doc: str = ""
 
     @property
@@ -164,6 +167,12 @@ def validate_declaration(name: str, aggregate: object, taken: Mapping[str, str])
             f"{where}: transform takes ({', '.join(parameters)}) but reads "
             f"({', '.join(aggregate.reads)}); name one parameter per input"
         )
+    if aggregate.query is not None:
+        if not isinstance(aggregate.query, Query):
+            raise DeclarationError(f"{where}: its query must be a viewership.queries.Query")
+        owner = taken.get(f"query {aggregate.query.name}")
+        if owner is not None:
+            raise DeclarationError(f"{where}: query {aggregate.query.name!r} is {owner}'s too")
     return aggregate
 
 
@@ -183,7 +192,14 @@ def registry() -> Registry:
         else:
             found.aggregates[name] = aggregate
             taken[aggregate.table.identifier] = name
+            if aggregate.query is not None:
+                taken[f"query {aggregate.query.name}"] = name
     return found
+
+
+def queries() -> dict[str, Query]:
+    """The questions the valid aggregates declare, by their command-line name."""
+    return {a.query.name: a.query for _, a in sorted(registry().aggregates.items()) if a.query}
 
 
 def aggregate_tables() -> tuple[T.TableDef, ...]:

@@ -9,24 +9,14 @@ import argparse
 import logging
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import NoReturn
 
 from viewership.config import Settings, load_settings
 from viewership.errors import UsageError, ViewershipError
+from viewership.queries import Query, whole
 
-QUERY_COLUMNS = {
-    "top-shows": ["rank", "show_id", "title", "viewers", "hours_viewed"],
-    "genres": ["region", "genre", "rank", "viewers", "hours_viewed"],
-    "co-watch": ["rank", "show_a", "show_b", "co_viewers"],
-}
-SIGNUP_COLUMNS = {
-    "total": ["new_users"],
-    "day": ["date", "new_users"],
-    "region": ["region", "new_users"],
-    "plan": ["plan", "new_users"],
-}
 FORMATS = ("table", "json", "csv")
 
 
@@ -46,21 +36,6 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
-    """An argument type for whole numbers of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
-        return value
-
-    return parse
-
-
 def _ratio(text: str) -> float:
     try:
         value = float(text)
@@ -71,16 +46,17 @@ def _ratio(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's grammar, exactly as the contract writes it."""
+def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentParser:
+    """The CLI's grammar, exactly as the contract writes it; ``query`` has a subcommand per
+    declared query (the registry's, when the command line is ``query ...``)."""
     parser = _Parser(prog="viewership", description=__doc__)
     parser.add_argument("--home", help="folder holding landing/, the warehouse and the catalog")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = commands.add_parser("generate", help="write synthetic landing files")
     gen.add_argument("--start", type=_date, required=True)
-    gen.add_argument("--days", type=_whole(1), required=True)
-    gen.add_argument("--events-per-day", type=_whole(0), required=True)
+    gen.add_argument("--days", type=whole(1), required=True)
+    gen.add_argument("--events-per-day", type=whole(0), required=True)
     gen.add_argument("--seed", type=int, default=7)
 
     run = commands.add_parser("run", help="process arrival date(s) and publish")
@@ -119,19 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, required=True, help="the logical date retention counts back from"
     )
 
-    query = commands.add_parser("query", help="answer the interview questions")
+    query = commands.add_parser(
+        "query", help="answer a question over a period (each aggregate may declare one)"
+    )
     answers = query.add_subparsers(dest="answer", required=True, parser_class=_Parser)
-    for name in ("top-shows", "genres", "co-watch", "signups"):
-        sub = answers.add_parser(name)
+    for name, declared in (queries or {}).items():
+        sub = answers.add_parser(name, help=declared.help)
         sub.add_argument("--start", type=_date, required=True)
         sub.add_argument("--end", type=_date, required=True)
+        for option in declared.options:
+            sub.add_argument(option.flag, **option.settings)
         sub.add_argument("--format", choices=FORMATS, default="table")
-        if name == "signups":
-            sub.add_argument("--by", choices=tuple(SIGNUP_COLUMNS), default="total")
-        else:
-            sub.add_argument("--limit", type=_whole(1), default=10)
-        if name == "genres":
-            sub.add_argument("--region")
     return parser
 
 
@@ -234,24 +208,25 @@ def _maintain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(settings: Settings, args: argparse.Namespace) -> int:
-    from viewership import query
+def _query(settings: Settings, args: argparse.Namespace, declared: Query) -> int:
     from viewership.output import render
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
     _require_home(settings)
-    if args.answer == "top-shows":
-        rows = query.top_shows(settings, args.start, args.end, args.limit)
-    elif args.answer == "genres":
-        rows = query.genres(settings, args.start, args.end, args.region, args.limit)
-    elif args.answer == "co-watch":
-        rows = query.co_watch(settings, args.start, args.end, args.limit)
-    else:
-        rows = query.signups(settings, args.start, args.end, args.by)
-    columns = SIGNUP_COLUMNS[args.by] if args.answer == "signups" else QUERY_COLUMNS[args.answer]
-    print(render(rows, args.format, columns))
+    options = {o.dest: getattr(args, o.dest) for o in declared.options}
+    rows = declared.answer(settings, args.start, args.end, **options)
+    print(render(rows, args.format, declared.columns_for(options)))
     return 0
+
+
+def _declared_queries(argv: Sequence[str]) -> dict[str, Query]:
+    """The registry's queries, loaded only for ``query`` (the registry imports PySpark)."""
+    if "query" not in argv:
+        return {}
+    from jobs.registry import queries
+
+    return queries()
 
 
 def _log_progress_to_stderr() -> None:
@@ -273,8 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     _log_progress_to_stderr()
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        declared = _declared_queries(argv)
+        args = build_parser(declared).parse_args(argv)
         settings = load_settings(args.home)
+        if args.command == "query":
+            return _query(settings, args, declared[args.answer])
         handler = {
             "generate": _generate,
             "run": _run,
@@ -282,7 +261,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "new-aggregate": _new_aggregate,
             "audit": _audit,
             "maintain": _maintain,
-            "query": _query,
         }[args.command]
         return handler(settings, args)
     except ViewershipError as exc:

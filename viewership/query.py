@@ -8,6 +8,8 @@ returns rows as dicts whose keys are exactly the contract's JSON keys, in its or
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -26,8 +28,8 @@ from pyiceberg.expressions import (
     LessThanOrEqual,
 )
 from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.types import DateType
 
-from aggregates.signups import TABLE as SIGNUPS_DAILY
 from schemas.regions import regions
 from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
 from viewership.catalog import load_catalog
@@ -37,9 +39,15 @@ from viewership.errors import UsageError
 Row = dict[str, object]
 
 SIGNUPS_BY = ("total", "day", "region", "plan")
-# The key each ``signups --by`` grouping is reported under (``total`` has no key).
-_SIGNUP_KEYS = {"day": "date", "region": "region", "plan": "plan"}
+# The keys each ``signups --by`` grouping is reported under (``total`` has none).
+SIGNUP_KEYS: dict[str, tuple[str, ...]] = {
+    "total": (),
+    "day": ("date",),
+    "region": ("region",),
+    "plan": ("plan",),
+}
 _MAX_SEED_SHOWS = 64
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def top_shows(settings: Settings, start: date, end: date, limit: int = 10) -> list[Row]:
@@ -133,6 +141,8 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
     _check_period(start, end)
     if by not in SIGNUPS_BY:
         raise UsageError(f"unknown --by {by!r}; choose one of {', '.join(SIGNUPS_BY)}")
+    from aggregates.signups import TABLE as SIGNUPS_DAILY  # it declares this answer
+
     reader = Reader.open(settings)
     table = reader.scan(
         SIGNUPS_DAILY,
@@ -142,7 +152,7 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
     rows = _run("signups.sql", {"signups": table}, {"by": by}) if table.num_rows else []
     if by == "total":
         return [{"new_users": int(rows[0]["new_users"]) if rows else 0}]
-    key = _SIGNUP_KEYS[by]
+    (key,) = SIGNUP_KEYS[by]
     return [{key: r["key"], "new_users": r["new_users"]} for r in rows]
 
 
@@ -200,16 +210,41 @@ class Reader:
 def _run(
     sql_file: str, tables: dict[str, pa.Table], params: dict[str, object]
 ) -> list[dict[str, Any]]:
-    """Run one SQL file over the Arrow tables on a fresh in-memory DuckDB."""
+    """Run one packaged SQL file over the Arrow tables."""
+    return run_sql(_sql(sql_file), tables, params)
+
+
+def run_sql(
+    sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, object]
+) -> list[dict[str, Any]]:
+    """Run SQL over the Arrow tables on a fresh in-memory DuckDB; only the ``$parameters`` the
+    text uses are bound (DuckDB refuses unused ones)."""
+    used = set(_PARAMETER.findall(sql))
     con = connect()
     try:
         for name, table in tables.items():
             con.register(name, table)
-        result = con.execute(_sql(sql_file), params)
+        result = con.execute(sql, {k: v for k, v in params.items() if k in used})
         names = [d[0] for d in result.description or []]
         return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
     finally:
         con.close()
+
+
+def period_tables(
+    settings: Settings, reads: Mapping[str, TableDef], start: date, end: date
+) -> dict[str, pa.Table]:
+    """Each table's rows of the period by its first column when that is a date, else whole."""
+    reader = Reader.open(settings)
+    scanned = {}
+    for name, table in reads.items():
+        first = table.schema.fields[0]
+        columns = tuple(f.name for f in table.schema.fields)
+        if isinstance(first.field_type, DateType):
+            scanned[name] = reader.scan(table, columns, _between(first.name, start, end))
+        else:
+            scanned[name] = reader.scan(table, columns)
+    return scanned
 
 
 def connect() -> duckdb.DuckDBPyConnection:
