@@ -18,7 +18,9 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+from aggregates.daily_active_viewers import TABLE as ACTIVE_DAILY
 from aggregates.signups import TABLE as SIGNUPS_DAILY
+from jobs.registry import queries
 from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
 from viewership import query
 from viewership.catalog import load_catalog
@@ -137,10 +139,12 @@ def _arrow(table: TableDef, rows: list[dict[str, object]]) -> pa.Table:
     )
 
 
-def _fact_rows() -> list[dict[str, object]]:
+def _fact_rows(
+    fact: list[tuple[date, str, str, str, int]] = FACT_ROWS,
+) -> list[dict[str, object]]:
     """Gold fact rows with both flags derived the way the gold job defines them."""
     totals: dict[tuple[date, str, str], int] = {}
-    for day, user, show, _, seconds in FACT_ROWS:
+    for day, user, show, _, seconds in fact:
         totals[(day, user, show)] = totals.get((day, user, show), 0) + seconds
     return [
         {
@@ -152,7 +156,7 @@ def _fact_rows() -> list[dict[str, object]]:
             "qualified": totals[(day, user, show)] >= 120,
             "qualified_in_region": seconds >= 120,
         }
-        for day, user, show, region, seconds in FACT_ROWS
+        for day, user, show, region, seconds in fact
     ]
 
 
@@ -160,7 +164,7 @@ def _fresh_home(tmp_path: Path) -> tuple[Settings, Catalog]:
     """A new home with the tables the queries read, created empty through PyIceberg (no JVM)."""
     settings = load_settings(tmp_path / "home", env={})
     catalog = load_catalog(settings)
-    for table in (SHOWS, USER_SHOW_DAILY, SIGNUPS_DAILY):
+    for table in (SHOWS, USER_SHOW_DAILY, SIGNUPS_DAILY, ACTIVE_DAILY):
         catalog.create_namespace_if_not_exists(table.namespace)
         catalog.create_table(
             table.identifier,
@@ -199,6 +203,59 @@ def home(tmp_path: Path) -> Settings:
 
 
 # --- the four answers ----------------------------------------------------------------------
+
+
+def test_every_declared_query_answers_an_empty_home_with_no_rows(tmp_path: Path) -> None:
+    settings, _ = _fresh_home(tmp_path)
+    for name, declared in queries().items():
+        options = {o.dest: o.settings.get("default") for o in declared.options}
+        rows = declared.answer(settings, START, END, **options)
+        assert rows in ([], [{"new_users": 0}]), name
+
+
+def test_binge_viewers_are_users_with_3_hours_of_a_show_on_a_day_of_the_period(
+    tmp_path: Path,
+) -> None:
+    settings, catalog = _fresh_home(tmp_path)
+    fact = [
+        (D1, "u1", "s1", "UCAN", 6000),
+        (D1, "u1", "s1", "EMEA", 4800),  # 3 hours over two regions
+        (D2, "u1", "s1", "UCAN", 10_800),  # again another day: still one user
+        (D2, "u2", "s1", "UCAN", 10_799),
+        (D3, "u3", "s2", "APAC", 20_000),
+        (D2, "u5", "s2", "LATAM", 11_000),
+        (D1, "u6", "s3", "UCAN", 5400),
+        (D2, "u6", "s3", "UCAN", 5400),  # 3 hours, but over two days
+        (D4, "u4", "s1", "APAC", 20_000),  # after the period
+    ]
+    catalog.load_table(USER_SHOW_DAILY.identifier).append(_arrow(USER_SHOW_DAILY, _fact_rows(fact)))
+    binge = queries()["binge-viewers"]
+    assert binge.answer(settings, START, END) == [
+        {"rank": 1, "show_id": "s2", "binge_viewers": 2},
+        {"rank": 2, "show_id": "s1", "binge_viewers": 1},
+    ]
+    assert binge.answer(settings, START, END, limit=1) == [
+        {"rank": 1, "show_id": "s2", "binge_viewers": 2}
+    ]
+
+
+def test_active_viewers_add_up_days_and_average_over_the_whole_period(tmp_path: Path) -> None:
+    settings, catalog = _fresh_home(tmp_path)
+    daily = [
+        (D0, "UCAN", "tv", 50),  # before the period
+        (D1, "UCAN", "tv", 3),
+        (D3, "UCAN", "tv", 4),  # no row on D2: a day of zero
+        (D2, "UCAN", "web", 1),
+        (D1, "EMEA", "mobile", 2),
+    ]
+    rows = [{"event_date": d, "region": r, "device": v, "active_viewers": n,
+             "watch_seconds": 60 * n} for d, r, v, n in daily]  # fmt: skip
+    catalog.load_table(ACTIVE_DAILY.identifier).append(_arrow(ACTIVE_DAILY, rows))
+    assert queries()["active-viewers"].answer(settings, START, END) == [
+        {"region": "EMEA", "device": "mobile", "viewer_days": 2, "avg_daily_viewers": 0.67},
+        {"region": "UCAN", "device": "tv", "viewer_days": 7, "avg_daily_viewers": 2.33},
+        {"region": "UCAN", "device": "web", "viewer_days": 1, "avg_daily_viewers": 0.33},
+    ]
 
 
 def test_top_shows(home: Settings) -> None:

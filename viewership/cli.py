@@ -142,6 +142,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     through = args.through or args.date
     if through < args.date:
         raise UsageError(f"--through {through} is before --date {args.date}")
+    if not args.ingest_only:
+        from jobs.registry import registry
+
+        registry().check()  # a broken aggregate is one line, before Spark starts
     ratio = DEFAULT_MAX_BAD_RATIO if args.max_bad_ratio is None else args.max_bad_ratio
     run_id = args.run_id or uuid.uuid4().hex[:8]
     spark = get_spark(settings, app_name="viewership-run")
