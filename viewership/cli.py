@@ -77,6 +77,11 @@ def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentPa
     agg.add_argument("--date", type=_date, required=True)
     agg.add_argument("--run-id", help="identifier of this run (default: a random one)")
 
+    listing = commands.add_parser(
+        "aggregates", help="list the registered aggregates: what run and the DAG's tasks run"
+    )
+    listing.add_argument("--format", choices=FORMATS, default="table")
+
     scaffold = commands.add_parser(
         "new-aggregate", help="scaffold a new aggregate's declaration and test, ready to edit"
     )
@@ -174,6 +179,29 @@ def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _aggregates(settings: Settings, args: argparse.Namespace) -> int:
+    from aggregates import module_of, names
+    from jobs.registry import registry
+    from viewership.output import render
+
+    found = registry()
+    rows = []
+    for name in names():
+        aggregate = found.aggregates.get(name)
+        rows.append({
+            "name": name,
+            "module": module_of(name),
+            "table": aggregate.table.identifier if aggregate else None,
+            "reads": ",".join(aggregate.reads) if aggregate else None,
+            "additive": aggregate.additive if aggregate else None,
+            "query": aggregate.query.name if aggregate and aggregate.query else None,
+            "problem": found.problems.get(name),
+        })  # fmt: skip
+    columns = ["name", "module", "table", "reads", "additive", "query", "problem"]
+    print(render(rows, args.format, columns))
+    return 0
+
+
 def _new_aggregate(settings: Settings, args: argparse.Namespace) -> int:
     from viewership.scaffold import new_aggregate
 
@@ -263,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": _run,
             "aggregate": _aggregate,
             "new-aggregate": _new_aggregate,
+            "aggregates": _aggregates,
             "audit": _audit,
             "maintain": _maintain,
         }[args.command]
