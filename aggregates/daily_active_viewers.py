@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from data_quality.suites import Check, between, in_set, region_known, rows_where
-from jobs.registry import Aggregate
+from jobs.registry import Aggregate, SqlTransform
 from schemas.contract import DEVICES
 from schemas.tables import daily_table
 from viewership.queries import Query, sql_answer
@@ -34,12 +34,9 @@ TABLE = daily_table(
 )
 
 
-def transform(events: DataFrame) -> DataFrame:
-    """Distinct active users and their seconds per event date, region and device."""
-    return events.groupBy(F.to_date("event_ts").alias("event_date"), "region", "device").agg(
-        F.count_distinct("user_id").alias("active_viewers"),
-        F.sum("watch_seconds").cast("long").alias("watch_seconds"),
-    )
+# Distinct active users and their seconds per event date, region and device, in Spark SQL:
+# the declaration below shows a transform written as a SQL file.
+transform = SqlTransform(Path(__file__).with_suffix(".transform.sql"))
 
 
 def audit_batch(staged: DataFrame, events: DataFrame) -> DataFrame:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from pathlib import Path
+from string import Formatter
 from typing import Literal
 
 from pyiceberg.types import DateType
@@ -66,12 +68,45 @@ def _no_checks() -> list[Check]:
 
 
 @dataclass(frozen=True)
+class SqlTransform:
+    """A transform written as a Spark SQL file instead of a function.
+
+    The file names each input as ``{name}`` (``FROM {fact}``), where Spark substitutes the
+    run's DataFrame of that input (``SparkSession.sql`` keyword arguments), so the SQL sees only
+    the changed dates exactly as a Python transform would. A literal brace is written twice.
+    """
+
+    path: Path
+
+    def text(self) -> str:
+        """The SQL, read at each call so that an edited file needs no reinstall."""
+        return self.path.read_text(encoding="utf-8")
+
+    def inputs(self) -> tuple[str, ...]:
+        """The input names the SQL refers to, in order of first use."""
+        fields = (name for _, name, _, _ in Formatter().parse(self.text()) if name)
+        return tuple(dict.fromkeys(fields))
+
+    def __call__(self, **inputs: DataFrame) -> DataFrame:
+        spark = next(iter(inputs.values())).sparkSession
+        return spark.sql(self.text(), **inputs)
+
+
+def transform_inputs(transform: Callable[..., DataFrame]) -> tuple[str, ...]:
+    """The input names a transform takes: a function's parameters or a SQL file's ``{names}``."""
+    if isinstance(transform, SqlTransform):
+        return transform.inputs()
+    return tuple(inspect.signature(transform).parameters)
+
+
+@dataclass(frozen=True)
 class Aggregate:
     """One aggregate's whole declaration.
 
     ``transform`` takes one DataFrame per name in ``reads`` (as keyword arguments) and returns
-    the rows of ``table`` for the dates it was given. ``dates`` says which dates drive it:
-    ``event`` dates (of viewing) or ``signup`` dates; the table's first column holds them.
+    the rows of ``table`` for the dates it was given; it may be a :class:`SqlTransform`.
+    ``dates`` says which dates drive it: ``event`` dates (of viewing) or ``signup`` dates; the
+    table's first column holds them.
     ``additive`` says whether its daily rows add up over a period (signups) or a period's
     answer must be computed from the user-show fact (distinct viewers). ``checks`` adds
     expectations to the default ones (the key is unique and not null); ``audit_batch``, if
@@ -108,6 +143,21 @@ class Aggregate:
         if self.audit_batch is None:
             return staged
         return self.audit_batch(staged, **inputs)
+
+
+def check_output(aggregate: Aggregate, output: DataFrame) -> None:
+    """Refuse a transform whose columns are not its table's, before anything is written.
+
+    Spark types must be castable by the table write, so only the names are compared here; a
+    type Iceberg cannot take fails the write with Spark's own message.
+    """
+    expected = [f.name for f in aggregate.table.schema.fields]
+    if output.columns != expected:
+        raise DeclarationError(
+            f"aggregate {aggregate.name!r} ({module_of(aggregate.name)}): its transform returns "
+            f"({', '.join(output.columns)}) but {aggregate.table.identifier} has "
+            f"({', '.join(expected)}); select the table's columns in its order"
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +211,12 @@ def validate_declaration(name: str, aggregate: object, taken: Mapping[str, str])
         raise DeclarationError(f"{where}: the first column of its table must be its date")
     if not aggregate.key or aggregate.key[0] != aggregate.date_column:
         raise DeclarationError(f"{where}: its key must start with {aggregate.date_column}")
-    parameters = list(inspect.signature(aggregate.transform).parameters)
+    if isinstance(aggregate.transform, SqlTransform) and not aggregate.transform.path.is_file():
+        raise DeclarationError(f"{where}: its SQL file {aggregate.transform.path} does not exist")
+    try:
+        parameters = transform_inputs(aggregate.transform)
+    except ValueError as exc:  # unbalanced braces in a SQL file
+        raise DeclarationError(f"{where}: its SQL file cannot be read: {exc}") from None
     if sorted(parameters) != sorted(aggregate.reads):
         raise DeclarationError(
             f"{where}: transform takes ({', '.join(parameters)}) but reads "

@@ -21,7 +21,14 @@ from data_quality.suites import Parameters
 from jobs import audit, gold, ingest, silver
 from jobs.audit import Scope, day_range
 from jobs.landing import catalog_in_effect, feed_files
-from jobs.registry import SOURCES, Aggregate, aggregate_tables, all_suites, registry
+from jobs.registry import (
+    SOURCES,
+    Aggregate,
+    aggregate_tables,
+    all_suites,
+    check_output,
+    registry,
+)
 from jobs.validate import Context, validated
 from jobs.wap import branch_name, branches, drop_branch, publish, staging
 from schemas import tables as T
@@ -422,9 +429,11 @@ class AggregateRun:
         replace = F.col(aggregate.date_column).isin(days)
         inputs = {name: SOURCES[name].read(self.spark, {aggregate.dates: days})
                   for name in aggregate.reads}  # fmt: skip
+        output = aggregate.transform(**inputs)
+        check_output(aggregate, output)  # before anything is staged
         drop_branch(self.spark, [table], self.branch)
         with staging(self.spark, self.branch):
-            aggregate.transform(**inputs).writeTo(table.spark_name).overwrite(replace)
+            output.writeTo(table.spark_name).overwrite(replace)
             staged = self.spark.table(table.spark_name).where(replace)
             batch = aggregate.batch(staged, inputs).persist(StorageLevel.MEMORY_AND_DISK)
             try:

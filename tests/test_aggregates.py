@@ -53,7 +53,7 @@ def test_daily_active_viewers_count_each_user_once_per_day_region_and_device(
         ],
         "user_id string, event_ts timestamp, watch_seconds int, device string, region string",
     )
-    assert _rows(daily_active_viewers.transform(events)) == [
+    assert _rows(daily_active_viewers.transform(events=events)) == [
         (D, "EMEA", "tv", 1, 40),
         (D, "UCAN", "mobile", 1, 30),
         (D, "UCAN", "tv", 2, 160),

@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 from pyiceberg.types import DateType, LongType, StringType
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from aggregates import top_shows
-from jobs.registry import Aggregate, DeclarationError, registry, validate_declaration
+from jobs.registry import (
+    Aggregate,
+    DeclarationError,
+    SqlTransform,
+    check_output,
+    registry,
+    validate_declaration,
+)
 from schemas.tables import daily_table
 from tests.test_scaffold import project_copy
 from viewership.queries import Query
@@ -60,6 +68,34 @@ def test_a_bad_declaration_is_one_line_naming_the_aggregate(
     assert str(refused.value).startswith("aggregate 'top_shows' (aggregates.top_shows): ")
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_a_sql_transform_names_its_inputs_in_braces(tmp_path: Path) -> None:
+    sql = tmp_path / "t.sql"
+    sql.write_text("SELECT * FROM {fact} JOIN {shows} USING (show_id) -- {fact}, {{literal}}\n")
+    assert SqlTransform(sql).inputs() == ("fact", "shows")
+    with pytest.raises(DeclarationError, match=r"transform takes \(fact, shows\) but reads"):
+        validate_declaration("top_shows", _declared(transform=SqlTransform(sql)), {})
+    sql.write_text("SELECT * FROM {fact")
+    with pytest.raises(DeclarationError, match="its SQL file cannot be read: "):
+        validate_declaration("top_shows", _declared(transform=SqlTransform(sql)), {})
+    with pytest.raises(DeclarationError, match="its SQL file .*missing.sql does not exist"):
+        validate_declaration(
+            "top_shows", _declared(transform=SqlTransform(tmp_path / "missing.sql")), {}
+        )
+
+
+def test_a_transform_returning_other_columns_is_refused_before_writing(spark: SparkSession) -> None:
+    output = spark.createDataFrame([(1, "s1")], "event_date int, show_id string")
+    with pytest.raises(DeclarationError) as refused:
+        check_output(GOOD, output)
+    columns = ", ".join(f.name for f in GOOD.table.schema.fields)
+    assert str(refused.value) == (
+        "aggregate 'top_shows' (aggregates.top_shows): its transform returns (event_date, "
+        f"show_id) but gold.top_shows_daily has ({columns}); "
+        "select the table's columns in its order"
+    )
+    check_output(GOOD, output.select([F.lit(None).alias(c) for c in columns.split(", ")]))
 
 
 def test_a_table_whose_first_column_is_not_a_date_is_refused() -> None:
