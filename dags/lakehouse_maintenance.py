@@ -5,8 +5,8 @@ Weekly care of every Iceberg table through Iceberg's own procedures (`viewership
 region retention deletes (governance by user location, `VIEWERSHIP_REGION_RETENTION`),
 `rewrite_data_files`, `rewrite_manifests`, dropping audit branches older than the snapshot
 retention, `expire_snapshots` (`VIEWERSHIP_SNAPSHOT_RETENTION_DAYS`) and `remove_orphan_files`.
-It shares the `viewership_lakehouse` pool with the daily runs, so it never commits at the same
-time as one in the embedded profile.
+It takes every slot of the `viewership_lakehouse` pool, so it never runs beside a daily run's
+Spark task (in the embedded profile, never commits at the same time as one).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from viewership.orchestration import (
     DEFAULT_ARGS,
     LAKEHOUSE_POOL,
     ViewershipSubmitOperator,
+    lakehouse_slots,
     record_failure,
 )
 
@@ -37,5 +38,6 @@ with DAG(
         task_id="maintain",
         command=["maintain", "--as-of", "{{ data_interval_end | ds }}"],
         pool=LAKEHOUSE_POOL,
+        pool_slots=lakehouse_slots(),  # alone: it rewrites files under every reader
         execution_timeout=timedelta(hours=6),
     )

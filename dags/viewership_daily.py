@@ -12,9 +12,10 @@ Signups and the catalog ride in the same run as the events: the catalog in effec
 which events are accepted, and all three feeds of a date publish together or not at all.
 
 A refusal by the quality gate fails the run without retrying; inspect it with
-`viewership audit --date <date>`. Every Spark task takes the one slot of the
-`viewership_lakehouse` pool, so a backfill never commits to the embedded catalog from two
-tasks at once.
+`viewership audit --date <date>`. Every Spark task runs in the `viewership_lakehouse` pool: with
+its one slot (the embedded catalog) a backfill never commits from two tasks at once; with more
+(a REST catalog, `VIEWERSHIP_LAKEHOUSE_SLOTS`) a date's aggregates run side by side, while
+ingestion still takes every slot and so never changes an input under a running aggregate.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from viewership.orchestration import (
     ViewershipSubmitOperator,
     aggregate_commands,
     check_published,
+    lakehouse_slots,
     landing_arrived,
     record_failure,
 )
@@ -56,6 +58,7 @@ with DAG(
         task_id="ingest_audit_publish",
         command=["run", "--date", "{{ ds }}", "--run-id", "{{ run_id }}", "--ingest-only"],
         pool=LAKEHOUSE_POOL,
+        pool_slots=lakehouse_slots(),
         execution_timeout=timedelta(hours=3),
     )
 

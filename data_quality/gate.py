@@ -34,6 +34,7 @@ from data_quality.suites import (
 )
 from viewership.config import Settings
 from viewership.errors import UsageError
+from viewership.locking import gate_lock
 
 _DATASOURCE = "audit_branch"
 SEVERITIES = {ERROR: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
@@ -149,26 +150,27 @@ def validate(
             f"known: {', '.join(sorted(known))}"
         )
     settings.gx_root.mkdir(parents=True, exist_ok=True)
-    context = _context(str(settings.gx_root))
     report = GateReport(data_docs=settings.data_docs_index)
     rendered = []
-    for table, batch in batches.items():
-        # Severities are configuration: the suite is written as this run grades it, every run.
-        _register(context, table, build_suite(table, overrides, suites))
-        for name in _PASSES:
-            result = context.checkpoints.get(f"{table}.{name}").run(
-                batch_parameters={"dataframe": batch},
-                expectation_parameters=parameters.as_gx(),
-                run_id=gx.RunIdentifier(run_name=run_name),
-            )
-            if result.success or not explain:
-                break
-        rendered.extend(result.run_results)
-        for validation in result.run_results.values():
-            report.outcomes.extend(_outcome(table, r) for r in validation.results)
-    if render:
-        # One Data Docs build for the whole run: GX renders each page with fresh templates.
-        context.build_data_docs(resource_identifiers=rendered)
+    with gate_lock(settings):
+        context = _context(str(settings.gx_root))
+        for table, batch in batches.items():
+            # Severities are configuration: the suite is written as this run grades it.
+            _register(context, table, build_suite(table, overrides, suites))
+            for name in _PASSES:
+                result = context.checkpoints.get(f"{table}.{name}").run(
+                    batch_parameters={"dataframe": batch},
+                    expectation_parameters=parameters.as_gx(),
+                    run_id=gx.RunIdentifier(run_name=run_name),
+                )
+                if result.success or not explain:
+                    break
+            rendered.extend(result.run_results)
+            for validation in result.run_results.values():
+                report.outcomes.extend(_outcome(table, r) for r in validation.results)
+        if render:
+            # One Data Docs build for the whole run: GX renders each page with fresh templates.
+            context.build_data_docs(resource_identifiers=rendered)
     return report
 
 

@@ -16,7 +16,8 @@ export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-{\"conn_type\": \"spark\", \"host\": \"local[*]\"\}}"
 mkdir -p "$AIRFLOW_HOME"
 airflow db migrate >/dev/null
-airflow pools set viewership_lakehouse 1 "one Iceberg committer at a time (embedded catalog)" >/dev/null
+# One slot for the embedded catalog; the DAGs read the same variable for their pool_slots.
+airflow pools set viewership_lakehouse "${VIEWERSHIP_LAKEHOUSE_SLOTS:-1}" "Spark tasks on the lakehouse" >/dev/null
 echo "Airflow home: $AIRFLOW_HOME; UI on http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT" >&2
 echo "admin password: see $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" >&2
 exec airflow standalone

@@ -106,14 +106,16 @@ def running_airflow(
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def backfill(env: dict[str, str], first: str, last: str, timeout: float) -> list[dict[str, str]]:
+def backfill(
+    env: dict[str, str], first: str, last: str, timeout: float, max_active_runs: int = 2
+) -> list[dict[str, str]]:
     """``airflow backfill create`` over [first, last], then unpause and wait for its runs.
 
     The backfill's runs exist before the unpause, so that the DAG's own catchup cannot claim
     those dates first (a paused DAG only queues them). Returns the runs by logical date.
     """
     airflow(env, "backfill", "create", "--dag-id", DAG_ID, "--from-date", first,
-            "--to-date", last, "--max-active-runs", "2")  # fmt: skip
+            "--to-date", last, "--max-active-runs", str(max_active_runs))  # fmt: skip
     airflow(env, "dags", "unpause", DAG_ID)
     expected = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
 

@@ -124,3 +124,13 @@ def test_jvm_options_and_runtime_jars_reach_the_driver_and_every_executor(
     )
     assert tuned["spark.executor.extraJavaOptions"] == "-XX:+UseSerialGC"
     assert tuned["spark.driver.extraJavaOptions"].endswith(".properties -XX:+UseSerialGC")
+
+
+def test_max_cores_caps_each_application_on_a_cluster(tmp_path: Path) -> None:
+    assert "spark.cores.max" not in spark_conf(load_settings(tmp_path, env=CLUSTER))
+    capped = load_settings(tmp_path, env=CLUSTER | {"VIEWERSHIP_MAX_CORES": "1"})
+    assert spark_conf(capped)["spark.cores.max"] == "1"
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(UsageError, match=f"VIEWERSHIP_MAX_CORES must be a positive whole "
+                                             f"number, not '{bad}'"):  # fmt: skip
+            load_settings(tmp_path, env=CLUSTER | {"VIEWERSHIP_MAX_CORES": bad})

@@ -33,19 +33,18 @@ def _python(code: str, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
-def test_a_dag_file_imports_fast_and_without_heavy_modules(dag_file: str) -> None:
+def test_a_dag_file_imports_without_heavy_modules(dag_file: str) -> None:
+    # The dag-processor parses every file often: Spark, GX, PyIceberg and DuckDB load only
+    # inside the tasks that use them.
     out = _python(
-        "import importlib.util, json, sys, time\n"
+        "import importlib.util, json, sys\n"
         "import airflow.sdk  # Airflow's own import is not the DAG's cost\n"
         f"spec = importlib.util.spec_from_file_location('dag', {str(DAGS / dag_file)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
-        "start = time.perf_counter(); spec.loader.exec_module(module)\n"
-        "seconds = time.perf_counter() - start\n"
-        f"print(json.dumps([seconds, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
+        "spec.loader.exec_module(module)\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
-    seconds, heavy = json.loads(out.strip().splitlines()[-1])
-    assert seconds < 2.0
-    assert heavy == []
+    assert json.loads(out.strip().splitlines()[-1]) == []
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +82,25 @@ def test_the_daily_dag_is_wired_as_intended(dagbag: object) -> None:
     assert tasks["ingest_audit_publish"].retries == 2
     assert tasks["ingest_audit_publish"].retry_exponential_backoff
     assert tasks["ingest_audit_publish"].pool == "viewership_lakehouse"
+    assert (tasks["ingest_audit_publish"].pool_slots, mapped.pool_slots) == (1, 1)
     assert tasks["freshness_check"].retries == 0
     assert all(t.on_failure_callback for t in dag.tasks)
+
+
+def test_ingestion_and_maintenance_take_every_slot_of_a_larger_pool() -> None:
+    # With a REST catalog the pool may let a date's aggregates run side by side; what changes
+    # their inputs must still run alone.
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r}, include_examples=False)\n"
+        "assert bag.import_errors == {}, bag.import_errors\n"
+        "daily = bag.dags['viewership_daily']\n"
+        "print(daily.get_task('ingest_audit_publish').pool_slots,"
+        " daily.get_task('aggregate').pool_slots,"
+        " bag.dags['lakehouse_maintenance'].get_task('maintain').pool_slots)\n"
+    )
+    out = _python(code, env=os.environ | {"VIEWERSHIP_LAKEHOUSE_SLOTS": "3"})
+    assert out.strip().splitlines()[-1] == "3 1 3"
 
 
 def test_maintenance_shares_the_lakehouse_pool(dagbag: object) -> None:

@@ -11,6 +11,7 @@ the CLI on the same landing zone.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import aggregates
-from jobs.registry import aggregate_tables
+from jobs.registry import aggregate_tables, queries
 from tests.airflow_kit import DAG_ID, airflow_json, backfill, running_airflow
 from tests.live_stack import S3_KEYS, native_stack
 from tests.test_cli import VIEWERSHIP, cli
@@ -31,7 +32,11 @@ from viewership.config import load_settings
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 DAYS = ("2026-11-01", "2026-11-03")
-ANSWERS = (["top-shows"], ["genres"], ["co-watch"], ["signups", "--by", "day"])
+SLOTS = 2  # the lakehouse pool: a date's aggregates two at a time, one core each
+
+
+def _overlap(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _published(env: dict[str, str], home: Path, identifier: str) -> list[tuple[object, ...]]:
@@ -42,8 +47,8 @@ def _published(env: dict[str, str], home: Path, identifier: str) -> list[tuple[o
 def _answers(home: Path, env: dict[str, str] | None = None) -> list[object]:
     period = ("--start", "2026-10-01", "--end", DAYS[-1], "--format", "json")
     answers = []
-    for answer in ANSWERS:
-        done = cli(home, "query", *answer, *period, env=env)
+    for name in sorted(queries()):  # every declared question, with its default options
+        done = cli(home, "query", name, *period, env=env)
         assert done.returncode == 0, done.stderr
         answers.append(json.loads(done.stdout))
     return answers
@@ -76,15 +81,17 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
             "VIEWERSHIP_HOME": str(on_cluster),
             "VIEWERSHIP_SHUFFLE_PARTITIONS": "2",
             "VIEWERSHIP_DRIVER_MEMORY": "1g",
+            "VIEWERSHIP_LAKEHOUSE_SLOTS": str(SLOTS),
+            "VIEWERSHIP_MAX_CORES": "1",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack["LIVE_POSTGRES_URL"],
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
                 {"conn_type": "spark", "host": f"spark://{host}", "port": int(port)}
             ),
         }
-        # When the scheduler backfills the three days on the cluster, two runs allowed at once
-        with running_airflow(tmp_path, env) as live:
-            runs = backfill(live, DAYS[0], DAYS[-1], timeout=900)
+        # When the scheduler backfills the three days on the cluster, a date at a time
+        with running_airflow(tmp_path, env, pool_slots=SLOTS) as live:
+            runs = backfill(live, DAYS[0], DAYS[-1], timeout=900, max_active_runs=1)
             spark_tasks = sorted(
                 (t["start_date"], t["end_date"], t["task_id"])
                 for r in runs
@@ -95,10 +102,15 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
         assert [(r["logical_date"][:10], r["state"]) for r in runs] == [
             (day, "success") for day in ("2026-11-01", "2026-11-02", "2026-11-03")
         ]
-        # and the one-slot lakehouse pool kept the runs' Spark tasks from ever overlapping
+        # and the pool ran a date's aggregates side by side, never more than its slots at once,
+        # while ingestion (which changes every aggregate's input) ran alone
         assert len(spark_tasks) == 3 * (1 + len(aggregates.names()))
-        for (_, end, _), (start, _, _) in zip(spark_tasks, spark_tasks[1:], strict=False):
-            assert end <= start
+        for task in spark_tasks:
+            running = [other for other in spark_tasks if other[0] <= task[0] < other[1]]
+            assert len(running) <= SLOTS, running
+            if task[2] == "ingest_audit_publish":
+                assert [o for o in spark_tasks if _overlap(task, o)] == [task]
+        assert any(_overlap(a, b) for a, b in itertools.combinations(spark_tasks, 2))
         # and the Spark work ran on the standalone cluster, not in local mode
         with urllib.request.urlopen(f"{stack['LIVE_SPARK_MASTER_UI']}/json/") as answer:
             applications = json.load(answer)["completedapps"]

@@ -154,6 +154,10 @@ def test_the_compose_environment_is_the_cluster_profile_of_the_one_configuration
     assert settings.pyiceberg_catalog_props()["uri"] == "http://rest-catalog:8181"
     conf = spark_conf(settings)
     assert conf["spark.sql.catalog.lake.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    # aggregates run side by side, each application capped to its share of the workers
+    assert (env["VIEWERSHIP_LAKEHOUSE_SLOTS"], conf["spark.cores.max"]) == ("2", "2")
+    init = compose["services"]["airflow-init"]["environment"]
+    assert init["VIEWERSHIP_LAKEHOUSE_SLOTS"] == env["VIEWERSHIP_LAKEHOUSE_SLOTS"]
     # the workers carry the same lakehouse environment the drivers do
     worker = compose["services"]["spark-worker"]["environment"]
     assert {k: v for k, v in env.items() if k in worker} == worker

@@ -44,6 +44,9 @@ class Settings:
     # about half the CPU with "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" (no C2 compiler
     # threads, no parallel GC); the default keeps the JVM's own choice for long, large runs.
     jvm_options: str = ""
+    # The cores one application takes from a standalone cluster (None: all it is offered).
+    # Tasks that run side by side (the lakehouse pool's slots) each need their share.
+    max_cores: int | None = None
     extra_spark_conf: Mapping[str, str] = field(default_factory=dict)
     # The quality gate: severity per check name, and the warn-level vitals' thresholds.
     severity_overrides: Mapping[str, str] = field(default_factory=dict)
@@ -156,6 +159,16 @@ def _pairs(
     return pairs
 
 
+def _whole(env: Mapping[str, str], name: str) -> int | None:
+    """An optional positive whole number from the environment; a bad one is one clear line."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise UsageError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
 def _policy_settings(env: Mapping[str, str]) -> dict[str, object]:
     """The gate's and maintenance's knobs (VIEWERSHIP_SEVERITY, _VOLUME_BAND,
     _FRESHNESS_HOURS, _SNAPSHOT_RETENTION_DAYS, _REGION_RETENTION)."""
@@ -199,6 +212,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         "driver_memory": env.get("VIEWERSHIP_DRIVER_MEMORY", "4g"),
         "executor_memory": env.get("VIEWERSHIP_EXECUTOR_MEMORY", "1g"),
         "jvm_options": env.get("VIEWERSHIP_JVM_OPTIONS", "").strip(),
+        "max_cores": _whole(env, "VIEWERSHIP_MAX_CORES"),
     }
     if profile == "local":
         return Settings(

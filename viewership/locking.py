@@ -2,6 +2,8 @@
 
 A SQLite-backed Iceberg catalog fails concurrent commits with SQLITE_BUSY, which Iceberg does
 not retry, so embedded runs take the commit lock for their whole write-audit-publish cycle.
+In the cluster profile runs overlap (Iceberg retries conflicting commits), and only the quality
+gate's file project under the home, which GX rewrites as it validates, is taken in turn.
 """
 
 from __future__ import annotations
@@ -62,4 +64,13 @@ def commit_lock(settings: Settings) -> Iterator[None]:
         yield
         return
     with _flock(settings.lock_dir / "catalog-commits.lock", blocking=True):
+        yield
+
+
+@contextmanager
+def gate_lock(settings: Settings) -> Iterator[None]:
+    """Take the GX file project in turn: GX rewrites its configuration, suites and Data Docs
+    as it validates, and two processes doing so at once could read each other's half-written
+    files."""
+    with _flock(settings.lock_dir / "quality-gate.lock", blocking=True):
         yield

@@ -10,6 +10,7 @@ uses, computed when the task runs; the master comes from the Airflow connection
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,6 +27,23 @@ log = logging.getLogger("viewership.orchestration")
 
 SUBMIT_APPLICATION = str(REPO_ROOT / "jobs" / "submit.py")
 LAKEHOUSE_POOL = "viewership_lakehouse"
+
+
+def lakehouse_slots() -> int:
+    """The lakehouse pool's size, ``VIEWERSHIP_LAKEHOUSE_SLOTS`` (1 unless set).
+
+    One slot serialises every Spark task, which the embedded catalog needs. With a REST catalog
+    the pool may be larger so that a date's aggregates run side by side (each writes its own
+    table). Tasks that change the inputs every aggregate reads (ingestion) or rewrite files
+    under them (maintenance) take all the slots, so no aggregate ever publishes from an input
+    that changed while it ran.
+    """
+    value = os.environ.get("VIEWERSHIP_LAKEHOUSE_SLOTS", "1")
+    if not value.isdigit() or int(value) == 0:
+        raise ValueError(f"VIEWERSHIP_LAKEHOUSE_SLOTS must be a positive whole number: {value!r}")
+    return int(value)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "viewership",
     "retries": 2,

@@ -44,6 +44,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if settings.jvm_options:
         conf["spark.executor.extraJavaOptions"] = settings.jvm_options
+    if settings.max_cores is not None:
+        conf["spark.cores.max"] = str(settings.max_cores)
     conf.update(settings.spark_catalog_conf())
     conf.update(settings.extra_spark_conf)
     return conf
