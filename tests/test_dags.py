@@ -92,7 +92,7 @@ def test_ingestion_and_maintenance_take_every_slot_of_a_larger_pool() -> None:
     # their inputs must still run alone.
     code = (
         "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag(dag_folder={str(DAGS)!r}, include_examples=False)\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
         "assert bag.import_errors == {}, bag.import_errors\n"
         "daily = bag.dags['viewership_daily']\n"
         "print(daily.get_task('ingest_audit_publish').pool_slots,"
