@@ -32,7 +32,7 @@ from viewership.config import load_settings
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 DAYS = ("2026-11-01", "2026-11-03")
-SLOTS = 2  # the lakehouse pool: a date's aggregates two at a time, one core each
+SLOTS = 2  # the lakehouse pool: a date's aggregates two at a time, two cores each
 
 
 def _overlap(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
@@ -82,7 +82,7 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
             "VIEWERSHIP_SHUFFLE_PARTITIONS": "2",
             "VIEWERSHIP_DRIVER_MEMORY": "1g",
             "VIEWERSHIP_LAKEHOUSE_SLOTS": str(SLOTS),
-            "VIEWERSHIP_MAX_CORES": "1",
+            "VIEWERSHIP_MAX_CORES": "2",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack["LIVE_POSTGRES_URL"],
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
