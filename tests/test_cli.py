@@ -46,6 +46,8 @@ def as_json(home: Path, *args: str) -> object:
         (["query", "co-watch", "--start", "2026-11-03", "--end", "2026-11-02"], "before"),
         (["query", "genres", "--start", "2026-11-01", "--end", "2026-11-02", "--region", "MARS"],
          "region"),
+        (["query", "genres", "--start", "2026-11-01", "--end", "2026-11-02",
+          "--region", "UCAN' OR '1'='1"], "unknown region \"UCAN' OR '1'='1\""),
         (["query", "signups", "--start", "2026-11-01", "--end", "2026-11-02", "--format", "xml"],
          "format"),
         (["query", "signups", "--start", "2026-11-01", "--end", "2026-11-02", "--by", "week"],

@@ -385,6 +385,19 @@ def test_missing_home_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_a_region_reaches_sql_as_a_bound_value_never_as_text(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "UCAN' OR '1'='1"
+    with pytest.raises(UsageError, match="unknown region"):
+        query.genres(home, START, END, region=hostile)
+    # Even a region list that held it would bind it as a value: it matches no row instead of
+    # widening the answer to every region.
+    monkeypatch.setattr(query, "regions", lambda: ("UCAN", hostile))
+    assert query.genres(home, START, END, region=hostile) == []
+    assert query.genres(home, START, END, region="UCAN") == GENRES[7:]
+
+
 def test_unknown_region_lists_the_known_ones(home: Settings) -> None:
     with pytest.raises(UsageError) as caught:
         query.genres(home, START, END, region="MARS")
