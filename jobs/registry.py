@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -71,9 +72,9 @@ def _no_checks() -> list[Check]:
 class SqlTransform:
     """A transform written as a Spark SQL file instead of a function.
 
-    The file names each input as ``{name}`` (``FROM {fact}``), where Spark substitutes the
-    run's DataFrame of that input (``SparkSession.sql`` keyword arguments), so the SQL sees only
-    the changed dates exactly as a Python transform would. A literal brace is written twice.
+    The file names each input as ``{name}`` (``FROM {fact}``); each becomes a temporary view of
+    the run's DataFrame of that input, so the SQL sees only the changed dates exactly as a Python
+    transform would. A literal brace is written twice.
     """
 
     path: Path
@@ -88,8 +89,15 @@ class SqlTransform:
         return tuple(dict.fromkeys(fields))
 
     def __call__(self, **inputs: DataFrame) -> DataFrame:
+        # Views of the session's lifetime (one job), named uniquely: SparkSession.sql's own
+        # DataFrame arguments drop their views on return, and a table write analyses its query
+        # again when it runs, by then finding no view of that name.
+        views = {}
+        for name, frame in inputs.items():
+            views[name] = f"{name}_{uuid.uuid4().hex}"
+            frame.createOrReplaceTempView(views[name])
         spark = next(iter(inputs.values())).sparkSession
-        return spark.sql(self.text(), **inputs)
+        return spark.sql(self.text().format(**views))
 
 
 def transform_inputs(transform: Callable[..., DataFrame]) -> tuple[str, ...]:
