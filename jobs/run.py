@@ -30,7 +30,7 @@ from jobs.registry import (
     registry,
 )
 from jobs.validate import Context, validated
-from jobs.wap import branch_name, branches, drop_branch, publish, staging
+from jobs.wap import branch_name, branches, drop_branch, publish, staging, writer
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS, LATE_DAYS
 from schemas.regions import country_regions
@@ -110,13 +110,13 @@ class DailyRun:
 
     def _stage_bronze(self, feed: str, checked: DataFrame) -> None:
         raw = T.RAW_TABLES[feed]
-        ingest.raw_rows(checked, self.day, self.run_id).writeTo(raw.spark_name).overwrite(
+        writer(ingest.raw_rows(checked, self.day, self.run_id), raw).overwrite(
             F.col("arrival_date") == F.lit(self.day)
         )
         bad = checked.where(ingest.is_bad())
-        ingest.quarantine_rows(bad, feed, self.day, self.run_id).writeTo(
-            T.QUARANTINE.spark_name
-        ).overwrite((F.col("feed") == F.lit(feed)) & (F.col("arrival_date") == F.lit(self.day)))
+        writer(ingest.quarantine_rows(bad, feed, self.day, self.run_id), T.QUARANTINE).overwrite(
+            (F.col("feed") == F.lit(feed)) & (F.col("arrival_date") == F.lit(self.day))
+        )
 
     # -- catalog ---------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class DailyRun:
         existing = self.spark.table(T.SHOWS.spark_name)
         merged = self._persist(snapshot.transform(silver.latest_shows(existing)))
         merged.count()  # materialise before overwriting the table it was read from
-        merged.writeTo(T.SHOWS.spark_name).overwrite(F.lit(True))
+        writer(merged, T.SHOWS).overwrite(F.lit(True))
         return {row["show_id"] for row in accepted.select("show_id").collect()}
 
     # -- viewing events --------------------------------------------------------------------
@@ -174,7 +174,7 @@ class DailyRun:
         counts.duplicates = counts.lines_read - counts.quarantined - counts.accepted
         # Before the append: writing a table drops cached frames that read it.
         self.result.event_dates = sorted(touched | _dates(rows, "event_ts"))
-        rows.writeTo(T.VIEWING_EVENTS.spark_name).append()
+        writer(rows, T.VIEWING_EVENTS).append()
         self._say(
             f"viewing_events: {counts.lines_read:,} lines, {counts.accepted:,} accepted, "
             f"{counts.duplicates:,} duplicates, {counts.quarantined:,} quarantined"
@@ -226,7 +226,7 @@ class DailyRun:
             events = self.spark.table(T.VIEWING_EVENTS.spark_name).where(
                 day_range("event_ts", days)
             )
-            gold.user_show_daily(events).writeTo(T.USER_SHOW_DAILY.spark_name).overwrite(
+            writer(gold.user_show_daily(events), T.USER_SHOW_DAILY).overwrite(
                 F.col("event_date").isin(days)
             )
         self._say(f"user-show fact recomputed for {len(days)} event date(s): {_span(days)}")
@@ -433,7 +433,7 @@ class AggregateRun:
         check_output(aggregate, output)  # before anything is staged
         drop_branch(self.spark, [table], self.branch)
         with staging(self.spark, self.branch):
-            output.writeTo(table.spark_name).overwrite(replace)
+            writer(output, table).overwrite(replace)
             staged = self.spark.table(table.spark_name).where(replace)
             batch = aggregate.batch(staged, inputs).persist(StorageLevel.MEMORY_AND_DISK)
             try:

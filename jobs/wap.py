@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
+from pyspark.sql import functions as F
 
 from schemas.tables import TableDef
 
@@ -21,6 +22,17 @@ _SAFE = re.compile(r"[^A-Za-z0-9_]")
 def branch_name(logical_date: date, run_id: str) -> str:
     """The audit branch of a run: from the logical date and the run id, never the wall clock."""
     return f"audit_{logical_date:%Y%m%d}_{_SAFE.sub('_', run_id)}"
+
+
+def writer(frame: DataFrame, table: TableDef) -> DataFrameWriterV2:
+    """``frame.writeTo(table)`` as the table is now: a column added to the table since (an
+    Iceberg schema change, which rewrites no file) is written as null, so evolving a table
+    never breaks the job that fills it."""
+    current = frame.sparkSession.table(table.spark_name).schema
+    added = [f for f in current if f.name not in frame.columns]
+    if added:
+        frame = frame.select("*", *(F.lit(None).cast(f.dataType).alias(f.name) for f in added))
+    return frame.writeTo(table.spark_name)
 
 
 @contextmanager

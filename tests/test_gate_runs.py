@@ -47,7 +47,7 @@ def test_a_clean_day_publishes_and_every_verdict_is_recorded(
     spark: SparkSession, lakehouse: Settings
 ) -> None:
     _a_day(lakehouse, D1)
-    result = run(spark, lakehouse, D1)
+    result = run(spark, lakehouse, D1, aggregates="all")
     assert result.published == [t.identifier for t in T.AUDITED_TABLES + aggregate_tables()]
     report = latest_audit(lakehouse, D1)
     assert report is not None
@@ -75,7 +75,7 @@ def test_a_failed_error_level_check_publishes_nothing(
 ) -> None:
     # Given a published day, and a transform that now stages duplicated events for the next one
     _a_day(lakehouse, D1)
-    run(spark, lakehouse, D1)
+    run(spark, lakehouse, D1, aggregates=["top_shows"])
     before = main_snapshots(lakehouse)
     published_top = rows(spark, TOP, "event_date", "show_id", "viewers")
     _a_day(lakehouse, D2)
@@ -106,7 +106,7 @@ def test_a_refused_aggregate_keeps_its_table_and_lets_the_others_publish(
 ) -> None:
     # Given a published day, and a top-shows transform that now inflates its viewers
     _a_day(lakehouse, D1)
-    run(spark, lakehouse, D1)
+    run(spark, lakehouse, D1, aggregates=["top_shows"])
     published_top = rows(spark, TOP, "event_date", "show_id", "viewers")
     _a_day(lakehouse, D2)
     declared = registry().aggregates["top_shows"]
@@ -119,7 +119,7 @@ def test_a_refused_aggregate_keeps_its_table_and_lets_the_others_publish(
     )
     # When the day runs, the feeds and the other aggregates publish; top_shows is refused
     with pytest.raises(PublicationRefused, match="top_shows not published: gold.top_shows_daily"):
-        run(spark, lakehouse, D2)
+        run(spark, lakehouse, D2, aggregates="all")
     assert _published_rows(lakehouse, T.VIEWING_EVENTS) == 8
     assert rows(spark, TOP, "event_date", "show_id", "viewers") == published_top
     report = latest_audit(lakehouse, D2)

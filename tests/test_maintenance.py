@@ -78,7 +78,7 @@ def test_maintenance_compacts_expires_and_applies_region_retention(
     # Given three published days (late events add files to an old partition each day)
     _history(lakehouse)
     for day in (D1, D2, D3):
-        run(spark, lakehouse, day)
+        run(spark, lakehouse, day, aggregates=["signups", "top_shows"])
     answers, files = _answers(lakehouse), _data_files(spark)
     assert _snapshots(spark, T.VIEWING_EVENTS) > 3
     # When maintenance runs with a retention that lets every older snapshot go
