@@ -267,6 +267,21 @@ RUN_DATES = TableDef(
     doc="Operations: the event and signup dates each run changed, which its aggregates recompute.",
 )
 
+ERASURES = TableDef(
+    identifier="ops.erasures",
+    schema=Schema(
+        _f(1, "request_id", StringType()),
+        _f(2, "user_sha256", StringType(), doc="SHA-256 of the user id: the id is not kept"),
+        _f(3, "requested_at", TimestamptzType()),
+        _f(4, "rows_deleted", LongType(), doc="rows deleted over every table and branch"),
+        _f(5, "audit_rows_scrubbed", LongType()),
+        _f(6, "quality_files_scrubbed", LongType(), doc="GX result and Data Docs files"),
+        _f(7, "tables", StringType(), doc="rows deleted per table@branch, as JSON"),
+    ),
+    properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
+    doc="Operations: every erasure request (viewership forget), by a hash of the user id.",
+)
+
 # Publication order: a reader never sees a layer ahead of the one it is built from.
 BRONZE_TABLES = (VIEWING_EVENTS_RAW, SIGNUPS_RAW, CATALOG_RAW, QUARANTINE)
 SILVER_TABLES = (SHOWS, VIEWING_EVENTS, SIGNUPS)
@@ -274,7 +289,7 @@ SILVER_TABLES = (SHOWS, VIEWING_EVENTS, SIGNUPS)
 # (jobs.registry) and published by their own Write-Audit-Publish cycle, after this one.
 GOLD_TABLES = (USER_SHOW_DAILY,)
 AUDITED_TABLES = BRONZE_TABLES + SILVER_TABLES + GOLD_TABLES
-OPS_TABLES = (RUN_LOG, AUDIT_RESULTS, RUN_DATES)
+OPS_TABLES = (RUN_LOG, AUDIT_RESULTS, RUN_DATES, ERASURES)
 ALL_TABLES = AUDITED_TABLES + OPS_TABLES
 
 

@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), a file each at a time: much of a test's time is a JVM starting,
+# a subprocess or a scheduler waiting, which the other worker fills. `-n 0` runs in one process.
+exec .venv/bin/python -m pytest -n "${VIEWERSHIP_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -23,6 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("VIEWERSHIP_JVM_OPTIONS", SHORT_RUN_JVM)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The live tier first: under pytest-xdist its long run overlaps all the other files."""
+    items.sort(key=lambda item: item.get_closest_marker("live") is None)
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("home")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pyspark.sql import SparkSession
 
+from jobs import silver
 from jobs.registry import aggregate_tables
 from jobs.run import RunResult, run_aggregate, run_date
 from schemas import tables as T
@@ -61,3 +62,13 @@ def branch_heads(settings: Settings, branch: str) -> dict[str, int]:
         if branch in refs:
             heads[table.identifier] = refs[branch].snapshot_id
     return heads
+
+
+_EVENTS_ROWS = silver.events_rows
+
+
+def doubled_events(day: date, run_id: str) -> silver.Transform:
+    """A broken events transform, to patch over ``silver.events_rows``: it stages every event
+    twice, which the quality gate must refuse."""
+    make = _EVENTS_ROWS(day, run_id)
+    return lambda accepted: make(accepted).unionByName(make(accepted))

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from viewership.config import Settings, load_settings
 from viewership.errors import UsageError, ViewershipError
@@ -99,6 +99,12 @@ def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentPa
     maintain.add_argument(
         "--as-of", type=_date, required=True, help="the logical date retention counts back from"
     )
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase a user from every table, branch and kept snapshot (logged by a hash)",
+    )
+    forget.add_argument("--user", required=True, help="the user id, as the feeds carry it")
 
     query = commands.add_parser(
         "query", help="answer a question over a period (each aggregate may declare one)"
@@ -240,6 +246,23 @@ def _maintain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.forget import check_user_id, forget
+    from viewership.spark import get_spark
+
+    _require_home(settings)
+    user = check_user_id(args.user)  # before a Spark session starts: a typo costs nothing
+    report = forget(get_spark(settings, app_name="viewership-forget"), settings, user)
+    tables = sum(1 for count in report.deleted.values() if count)
+    print(
+        f"erasure {report.request_id}: deleted {report.rows_deleted:,} row(s) from "
+        f"{tables} table branch(es), scrubbed {report.audit_rows_scrubbed:,} audit record(s) "
+        f"and {report.quality_files_scrubbed:,} quality file(s), expired the snapshots that "
+        f"held them; logged as user sha256 {report.user_sha256[:16]}..."
+    )
+    return 0
+
+
 def _query(settings: Settings, args: argparse.Namespace, declared: Query) -> int:
     from viewership.output import render
 
@@ -261,11 +284,27 @@ def _declared_queries(argv: Sequence[str]) -> dict[str, Query]:
     return queries()
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not when the handler was made.
+
+    ``main`` runs in-process too (tests, the DAG's tasks): a stream swapped and closed since
+    (pytest's capture, a redirect) must not leave the handler writing to a dead file.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 def _log_progress_to_stderr() -> None:
     """Progress lines of our own jobs go to stderr; other libraries' chatter stays quiet."""
     logger = logging.getLogger("viewership")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -294,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "aggregates": _aggregates,
             "audit": _audit,
             "maintain": _maintain,
+            "forget": _forget,
         }[args.command]
         return handler(settings, args)
     except ViewershipError as exc:
