@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +11,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.validate import Reason
+from jobs.validate import UTF8_BOM, Reason
 
 LINES_SCHEMA = T.StructType(
     [T.StructField("source_file", T.StringType()), T.StructField("raw_line", T.BinaryType())]
@@ -18,11 +20,24 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def is_readable(path: Path) -> bool:
-    """A .gz file must start with the gzip magic bytes; anything else Spark reads as text."""
+    """A .gz file must be one whole gzip stream; anything else Spark reads as text.
+
+    The magic bytes are not enough: a file cut short (an interrupted upload) starts like gzip
+    and would fail Spark's read of the whole feed. Decompressing it once here, in 1 MiB steps,
+    finds it first, and it is quarantined whole instead.
+    """
     if not path.name.endswith(".gz"):
         return True
     with path.open("rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
+        if handle.read(2) != GZIP_MAGIC:
+            return False
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
 
 
 def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFrame:
@@ -41,7 +56,7 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
     if readable:
         # Spark's text reader keeps the line's bytes in the string unvalidated; the cast to
         # binary recovers them exactly, so invalid UTF-8 survives for the quarantine.
-        text = spark.read.format("text").load([str(p) for p in readable])
+        text = spark.read.format("text").option("lineSep", "\n").load([str(p) for p in readable])
         relative = F.regexp_replace(
             F.regexp_replace("_metadata.file_path", "^file:(//)?", ""),
             f"^{_regex_literal(root)}/?",
@@ -51,6 +66,19 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
             relative.alias("source_file"), F.col("value").cast("binary").alias("raw_line")
         ).unionByName(lines)
     return lines
+
+
+def bom_files(landing: Path, files: list[Path]) -> frozenset[str]:
+    """The readable files (as ``read_lines`` names them) whose content starts with a UTF-8
+    byte-order mark, which Spark's text reader drops from their first line."""
+    root = landing.resolve()
+    found = set()
+    for path in filter(is_readable, files):
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            if handle.read(len(UTF8_BOM)) == UTF8_BOM:
+                found.add(str(path.resolve().relative_to(root)))
+    return frozenset(found)
 
 
 def _regex_literal(text: str) -> str:
@@ -71,7 +99,7 @@ def mark_unreadable(validated: DataFrame, names: set[str]) -> DataFrame:
         {
             "reason": F.when(hit, F.lit(Reason.UNREADABLE_FILE.value)).otherwise(F.col("reason")),
             "field": F.when(hit, F.lit(None)).otherwise(F.col("field")),
-            "detail": F.when(hit, F.lit("the file ends in .gz but is not gzip")).otherwise(
+            "detail": F.when(hit, F.lit("the file ends in .gz but is not whole gzip")).otherwise(
                 F.col("detail")
             ),
         }

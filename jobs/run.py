@@ -94,8 +94,9 @@ class DailyRun:
     def _validate(self, feed: str, files_day: date, ctx: Context) -> DataFrame:
         files = feed_files(self.settings.landing, feed, files_day)
         lines = ingest.read_lines(self.spark, self.settings.landing, files)
+        bom = ingest.bom_files(self.settings.landing, files)
         checked = ingest.mark_unreadable(
-            validated(lines, feed, ctx), ingest.unreadable_files(files)
+            validated(lines, feed, ctx, bom), ingest.unreadable_files(files)
         )
         return checked
 

@@ -19,6 +19,8 @@ from pyspark.sql import DataFrame
 
 from schemas import contract
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
 
 class Reason(StrEnum):
     """Machine-readable quarantine reasons; ``field`` names the offending field where one."""
@@ -331,7 +333,7 @@ def output_schema(feed: str) -> pa.Schema:
 
 
 def _validate_batches(
-    feed: str, ctx: Context
+    feed: str, ctx: Context, bom_files: frozenset[str]
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     schema = output_schema(feed)
     names = FIELDS[feed].names
@@ -347,6 +349,8 @@ def _validate_batches(
                 if source_file != current_file:
                     current_file, line_number = source_file, 0
                 line_number += 1
+                if line_number == 1 and source_file in bom_files:
+                    raw = UTF8_BOM + raw  # the text reader skips a file's leading BOM
                 problem, values = check_line(feed, raw, ctx)
                 columns["source_file"].append(source_file)
                 columns["line_number"].append(line_number)
@@ -361,11 +365,17 @@ def _validate_batches(
     return run
 
 
-def validated(lines: DataFrame, feed: str, ctx: Context) -> DataFrame:
-    """Check every line of (source_file, raw_line) and return envelope + typed feed fields."""
+def validated(
+    lines: DataFrame, feed: str, ctx: Context, bom_files: frozenset[str] = frozenset()
+) -> DataFrame:
+    """Check every line of (source_file, raw_line) and return envelope + typed feed fields.
+
+    ``bom_files`` names the files that start with a UTF-8 byte-order mark: Spark's text reader
+    drops it from their first line, and it is put back so the line is kept byte for byte.
+    """
     from pyspark.sql.pandas.types import from_arrow_schema
 
     spark_schema = from_arrow_schema(output_schema(feed))
     return lines.select("source_file", "raw_line").mapInArrow(
-        _validate_batches(feed, ctx), spark_schema
+        _validate_batches(feed, ctx, bom_files), spark_schema
     )
