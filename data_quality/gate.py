@@ -10,6 +10,7 @@ the Data Docs site rendered from them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +36,8 @@ from data_quality.suites import (
 from viewership.config import Settings
 from viewership.errors import UsageError
 from viewership.locking import gate_lock
+
+log = logging.getLogger("viewership.gate")
 
 _DATASOURCE = "audit_branch"
 SEVERITIES = {ERROR: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
@@ -166,6 +169,7 @@ def validate(
                 if result.success or not explain:
                     break
             rendered.extend(result.run_results)
+            log.debug("audited %s: %s", table, "passed" if result.success else "failed")
             for validation in result.run_results.values():
                 report.outcomes.extend(_outcome(table, r) for r in validation.results)
         if render:

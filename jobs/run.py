@@ -7,6 +7,7 @@ live in jobs.ingest, jobs.silver and jobs.gold; this module does the reading and
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -390,6 +391,36 @@ def finish_interrupted_publications(spark: SparkSession) -> list[str]:
     return finished
 
 
+def drop_abandoned_branches(
+    spark: SparkSession, day: date, tables: Sequence[T.TableDef]
+) -> list[str]:
+    """Drop the audit branches that earlier runs of ``day`` left without a verdict.
+
+    A run killed before its verdict leaves its branch behind, recorded nowhere; so does one
+    that failed. A new run of the date supersedes them. Branches of refused runs stay for
+    inspection (maintenance drops them after the retention), and a run caught mid-publication
+    has been finished by ``finish_interrupted_publications`` already.
+    """
+    refused = {
+        row["branch"]
+        for row in spark.table(T.RUN_LOG.spark_name)
+        .where((F.col("status") == "refused") & F.col("branch").isNotNull())
+        .select("branch")
+        .distinct()
+        .collect()
+    }
+    prefix = branch_name(day, "")
+    dropped = []
+    for table in tables:
+        for branch in sorted(branches(spark, table)):
+            if branch.startswith(prefix) and branch not in refused:
+                spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
+                dropped.append(f"{table.identifier}@{branch}")
+    if dropped:
+        log.warning("[%s] dropped %d branch(es) of interrupted runs", day, len(dropped))
+    return dropped
+
+
 def _span(days: list[date]) -> str:
     if not days:
         return "none"
@@ -503,6 +534,9 @@ def run_date(
     with date_lock(settings, logical_date), commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES + aggregate_tables())
         finish_interrupted_publications(spark)
+        drop_abandoned_branches(
+            spark, logical_date, T.AUDITED_TABLES + (aggregate_tables() if aggregates else ())
+        )
         result = DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
         if aggregates:
             refusals = []
@@ -525,4 +559,5 @@ def run_aggregate(
     aggregate = registry().get(name)
     with date_lock(settings, logical_date, scope=name), commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES + (aggregate.table,))
+        drop_abandoned_branches(spark, logical_date, [aggregate.table])
         return AggregateRun(spark, settings, aggregate, logical_date, run_id).execute()

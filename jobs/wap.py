@@ -6,6 +6,7 @@ Publishing several tables is not one atomic commit, so tables are published laye
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.tables import TableDef
+
+log = logging.getLogger("viewership.wap")
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -69,5 +72,6 @@ def publish(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> lis
             f"branch => 'main', to => '{branch}')"
         )
         published.append(table.identifier)
+        log.debug("fast-forwarded %s to %s", table.identifier, branch)
     drop_branch(spark, tables, branch)
     return published

@@ -13,10 +13,13 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
@@ -25,6 +28,7 @@ from jobs.ingest import bom_files, mark_unreadable, read_lines, unreadable_files
 from jobs.validate import Context, Reason, check_line, validated
 from schemas.contract import FEEDS
 from schemas.regions import country_regions
+from tests.reliability.report import write_matrix
 
 D = date(2026, 11, 10)
 CTX = Context(D, country_regions(), frozenset({"s1", "s2"}))
@@ -32,6 +36,27 @@ GOOD_EVENT: dict[str, Any] = {
     "event_id": "e1", "user_id": "u1", "show_id": "s1", "event_ts": "2026-11-10T12:00:00Z",
     "watch_seconds": 300, "device": "tv", "country": "US",
 }  # fmt: skip
+
+# What the examples tried, for the reliability report (tests/reliability/report.py).
+TALLY: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report(request: pytest.FixtureRequest) -> Iterator[None]:
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed != failed:
+        return  # the failure is the report
+    write_matrix(request.config.rootpath, "hostile-input", [
+        {"where": "validation, line by line", "lines tried": TALLY["lines"],
+         "quarantined": TALLY["lines quarantined"], "crashes": 0, "rows lost": 0},
+        {"where": "right name, wrong value or duplicate key", "lines tried": TALLY["typed"],
+         "quarantined": TALLY["typed quarantined"], "crashes": 0, "rows lost": 0},
+        {"where": "Spark batches of files (plain, gzip, fake gzip)",
+         "lines tried": TALLY["batch lines"], "quarantined": TALLY["batch quarantined"],
+         "crashes": 0, "rows lost": TALLY["batch lost"]},
+    ])  # fmt: skip
+
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.text(max_size=30),
@@ -92,6 +117,7 @@ hostile_line = st.one_of(
 @given(feed=st.sampled_from(FEEDS), line=hostile_line)
 def test_every_line_gets_one_verdict_and_never_crashes_validation(feed: str, line: bytes) -> None:
     problem, values = check_line(feed, line, CTX)
+    TALLY.update({"lines": 1, "lines quarantined": problem is not None})
     if problem is None:
         assert values, "an accepted line yields its fields"
     else:
@@ -102,6 +128,7 @@ def test_every_line_gets_one_verdict_and_never_crashes_validation(feed: str, lin
 @given(line=st.one_of(wrong_types(), duplicate_keys()))
 def test_a_right_name_with_a_wrong_value_is_never_accepted_as_something_else(line: bytes) -> None:
     problem, values = check_line("viewing_events", line, CTX)
+    TALLY.update({"typed": 1, "typed quarantined": problem is not None})
     if problem is None:  # the value happened to be valid for its field: it is kept as given
         parsed = json.loads(line)
         assert values["event_id"] == parsed["event_id"]
@@ -156,6 +183,11 @@ def test_a_hostile_batch_reconciles_and_keeps_quarantined_lines_byte_for_byte(
     # Every line read is one row (nothing dropped, nothing invented), with its verdict, and a
     # quarantined one keeps its exact bytes.
     got = {(r["source_file"], r["line_number"]): (bytes(r["raw_line"]), r["reason"]) for r in rows}
+    TALLY.update({
+        "batch lines": len(expected),
+        "batch quarantined": sum(reason is not None for _, reason in expected.values()),
+        "batch lost": len(expected.keys() - got.keys()),
+    })  # fmt: skip
     assert got == expected
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -301,13 +302,18 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _log_progress_to_stderr() -> None:
-    """Progress lines of our own jobs go to stderr; other libraries' chatter stays quiet."""
+    """Progress lines of our own jobs go to stderr; other libraries' chatter stays quiet.
+
+    ``VIEWERSHIP_LOG_LEVEL=DEBUG`` adds a line per step (each table audited, each table
+    published): the markers the crash tier kills a run at.
+    """
     logger = logging.getLogger("viewership")
     if not logger.handlers:
         handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    level = os.environ.get("VIEWERSHIP_LOG_LEVEL", "INFO").upper()
+    logger.setLevel(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
     logger.propagate = False
     # PyIceberg notes that the JDBC catalog's tables use the v0 layout Spark created: expected.
     logging.getLogger("pyiceberg").setLevel(logging.ERROR)
