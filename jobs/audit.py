@@ -8,7 +8,7 @@ the run-level batch (one row per feed) lines the run's own counts up against the
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -43,8 +43,16 @@ def day_range(column: str, days: list[date]) -> Column:
     return condition
 
 
-def table_batches(spark: SparkSession, scope: Scope, in_effect: DataFrame) -> dict[str, DataFrame]:
-    """One batch per audited table: the rows of the dates this run wrote, as staged."""
+def table_batches(
+    spark: SparkSession,
+    scope: Scope,
+    in_effect: DataFrame,
+    pseudonymous: Callable[[DataFrame], DataFrame],
+) -> dict[str, DataFrame]:
+    """One batch per audited table: the rows of the dates this run wrote, as staged.
+
+    ``pseudonymous`` is gold's own mapping of user ids, so the fact meets silver's seconds.
+    """
 
     def read(table: T.TableDef) -> DataFrame:
         return spark.table(table.spark_name)
@@ -61,7 +69,7 @@ def table_batches(spark: SparkSession, scope: Scope, in_effect: DataFrame) -> di
         T.SHOWS.identifier: B.shows_batch(shows),
         T.VIEWING_EVENTS.identifier: B.events_batch(events, shows, in_effect, scope.arrival_date),
         T.SIGNUPS.identifier: B.signups_batch(signups),
-        T.USER_SHOW_DAILY.identifier: B.user_show_batch(fact, events),
+        T.USER_SHOW_DAILY.identifier: B.user_show_batch(fact, events.transform(pseudonymous)),
     }
 
 

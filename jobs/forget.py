@@ -4,8 +4,8 @@ A request holds the embedded profile's commit lock and runs three steps:
 
 1. Row-level deletes through Spark (``MERGE ... WHEN MATCHED THEN DELETE``; the tables are
    copy-on-write, so the data files that held the user are rewritten without them), on main and
-   on every audit branch a refused run kept: silver and gold by ``user_id``, bronze raw and
-   quarantined lines wherever the id stands in the line as a token.
+   on every audit branch a refused run kept: silver by ``user_id``, gold by the user's
+   pseudonym, bronze raw and quarantined lines wherever the id stands in the line as a token.
 2. The quality gate's records (``ops.audit_results`` and GX's result files and Data Docs)
    have the id replaced by ``[erased]``: a failed check may have quoted the user's rows.
 3. Snapshot expiry of every table step 1 changed, down to its heads: the files that still held
@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 
 from jobs.wap import branches, staging
 from schemas import tables as T
+from viewership import pseudonyms
 from viewership.config import Settings
 from viewership.errors import UsageError
 from viewership.locking import commit_lock
@@ -130,7 +131,9 @@ def _delete_matching(
     return count
 
 
-def _erase_rows(spark: SparkSession, user_id: str, report: ErasureReport) -> list[T.TableDef]:
+def _erase_rows(
+    spark: SparkSession, user_id: str, pseudonym: str, report: ErasureReport
+) -> list[T.TableDef]:
     """Delete the user's rows on every branch of every table that holds them."""
     pattern = token_pattern(user_id)
     changed = []
@@ -141,7 +144,9 @@ def _erase_rows(spark: SparkSession, user_id: str, report: ErasureReport) -> lis
             with staging(spark, branch) if branch != "main" else nullcontext():
                 rows = spark.table(table.spark_name)
                 if table in USER_TABLES:
-                    doomed = rows.where(F.col("user_id") == F.lit(user_id))
+                    # Gold knows the user by pseudonym only (viewership/pseudonyms.py).
+                    known_as = pseudonym if table is T.USER_SHOW_DAILY else user_id
+                    doomed = rows.where(F.col("user_id") == F.lit(known_as))
                     keys = ["user_id"]
                 else:
                     doomed = rows.where(_matches_line("raw_line", pattern))
@@ -233,7 +238,8 @@ def forget(spark: SparkSession, settings: Settings, user_id: str) -> ErasureRepo
     )
     with commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES)
-        changed = _erase_rows(spark, user_id, report)
+        gold_id = pseudonyms.pseudonym(user_id, pseudonyms.key(settings))
+        changed = _erase_rows(spark, user_id, gold_id, report)
         if _scrub_audit_results(spark, user_id, report):
             changed.append(T.AUDIT_RESULTS)
         report.quality_files_scrubbed = scrub_quality_files(

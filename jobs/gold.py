@@ -5,14 +5,24 @@ The daily aggregates built on it are declared in the ``aggregates`` package (job
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from schemas.contract import QUALIFIED_SECONDS
+from viewership.pseudonyms import pseudonymised
+
+
+def pseudonymous(secret: str) -> Callable[[DataFrame], DataFrame]:
+    """Events with ``user_id`` replaced by its pseudonym, which is all gold keeps of a user."""
+    return lambda events: events.withColumn("user_id", pseudonymised("user_id", secret))
 
 
 def user_show_daily(events: DataFrame) -> DataFrame:
     """Seconds per (event date, user, show, region) with both qualification flags.
+
+    ``events`` are pseudonymous already (``pseudonymous``): the fact never holds a user id.
 
     Regional figures qualify on the region's own seconds; global ones on the user's total
     for the show that day, so a view split across two countries can still count once.

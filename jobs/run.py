@@ -35,6 +35,7 @@ from jobs.wap import branch_name, branches, drop_branch, publish, staging, write
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS, LATE_DAYS
 from schemas.regions import country_regions
+from viewership import pseudonyms
 from viewership.config import Settings
 from viewership.errors import PublicationRefused, ViewershipError
 from viewership.locking import commit_lock, date_lock
@@ -78,6 +79,7 @@ class DailyRun:
         self.result = RunResult(logical_date, run_id, branch_name(logical_date, run_id))
         self._cached: list[DataFrame] = []
         self._catalog_day = logical_date
+        self._pseudonym_key = pseudonyms.key(settings)
         self._in_effect: DataFrame | None = None
 
     @property
@@ -228,9 +230,8 @@ class DailyRun:
             events = self.spark.table(T.VIEWING_EVENTS.spark_name).where(
                 day_range("event_ts", days)
             )
-            writer(gold.user_show_daily(events), T.USER_SHOW_DAILY).overwrite(
-                F.col("event_date").isin(days)
-            )
+            fact = gold.user_show_daily(events.transform(gold.pseudonymous(self._pseudonym_key)))
+            writer(fact, T.USER_SHOW_DAILY).overwrite(F.col("event_date").isin(days))
         self._say(f"user-show fact recomputed for {len(days)} event date(s): {_span(days)}")
 
     # -- audit and publish -----------------------------------------------------------------
@@ -243,7 +244,9 @@ class DailyRun:
         )
         batches = {
             name: self._persist(batch)
-            for name, batch in audit.table_batches(self.spark, scope, self._in_effect).items()
+            for name, batch in audit.table_batches(
+                self.spark, scope, self._in_effect, gold.pseudonymous(self._pseudonym_key)
+            ).items()
         }
         batches[T.RUN_LOG.identifier] = self._persist(
             audit.run_batch(self.spark, scope, self.result.feeds, batches, self._in_effect)

@@ -199,7 +199,7 @@ USER_SHOW_DAILY = TableDef(
     identifier="gold.user_show_daily",
     schema=Schema(
         _f(1, "event_date", DateType()),
-        _f(2, "user_id", StringType()),
+        _f(2, "user_id", StringType(), doc="a pseudonym: keyed SHA-256 of the user id"),
         _f(3, "show_id", StringType()),
         _f(4, "region", StringType()),
         _f(5, "watch_seconds", LongType(), doc="accepted seconds in this region"),

@@ -23,9 +23,18 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("VIEWERSHIP_JVM_OPTIONS", SHORT_RUN_JVM)
 
 
+# The longest tiers, started first so that under pytest-xdist they overlap everything else.
+FIRST = ("live", "crash")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The live tier first: under pytest-xdist its long run overlaps all the other files."""
-    items.sort(key=lambda item: item.get_closest_marker("live") is None)
+    """The live tier, then the crash matrix, then the rest in their usual order."""
+
+    def rank(item: pytest.Item) -> int:
+        marks = [m for m in FIRST if item.get_closest_marker(m)]
+        return FIRST.index(marks[0]) if marks else len(FIRST)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from jobs.wap import branches
 from schemas import tables as T
 from tests.lake_kit import doubled_events, rows, run
 from tests.landing_kit import catalog, ev, signup, write_lines
+from viewership import pseudonyms
 from viewership.cli import main
 from viewership.config import Settings
 from viewership.errors import PublicationRefused
@@ -63,11 +64,16 @@ def _files_mentioning(root: Path, user_id: str) -> list[str]:
     return found
 
 
-def _user_rows(spark: SparkSession) -> dict[str, list[str]]:
-    return {
-        t.identifier: sorted(r[0] for r in rows(spark, t, "user_id"))
-        for t in (T.VIEWING_EVENTS, T.SIGNUPS, T.USER_SHOW_DAILY)
-    }
+def _user_rows(spark: SparkSession, settings: Settings) -> dict[str, list[str]]:
+    """The users of each table; gold's pseudonyms translated back (the test knows everyone)."""
+    secret = pseudonyms.key(settings)
+    known = {pseudonyms.pseudonym(u, secret): u for u in (GONE, *STAY)}
+    users = {t.identifier: sorted(r[0] for r in rows(spark, t, "user_id"))
+             for t in (T.VIEWING_EVENTS, T.SIGNUPS)}  # fmt: skip
+    gold = [r[0] for r in rows(spark, T.USER_SHOW_DAILY, "user_id")]
+    assert not set(gold) & set(known.values()), "gold holds pseudonyms, never user ids"
+    users[T.USER_SHOW_DAILY.identifier] = sorted(known[p] for p in gold)
+    return users
 
 
 def test_a_forgotten_user_is_gone_from_every_table_branch_snapshot_and_file(
@@ -83,7 +89,7 @@ def test_a_forgotten_user_is_gone_from_every_table_branch_snapshot_and_file(
     monkeypatch.undo()
     kept = sorted(b for b in branches(spark, T.VIEWING_EVENTS) if b != "main")
     assert kept == ["audit_20261102_t02"]
-    before = _user_rows(spark)
+    before = _user_rows(spark, lakehouse)
     assert len(rows(spark, T.QUARANTINE, "raw_line")) == 1
     warehouse = lakehouse.home / "warehouse"
     assert _files_mentioning(warehouse, GONE), "the user is on disk before the request"
@@ -98,7 +104,7 @@ def test_a_forgotten_user_is_gone_from_every_table_branch_snapshot_and_file(
     assert report.audit_rows_scrubbed >= 1 and report.quality_files_scrubbed >= 1
 
     # Then no table's main holds a row of theirs, and everyone else's rows are all there
-    after = _user_rows(spark)
+    after = _user_rows(spark, lakehouse)
     for table, users in before.items():
         assert after[table] == [u for u in users if u != GONE], table
         assert GONE in users and STAY[0] in after[table], table

@@ -56,6 +56,8 @@ class Settings:
     # retention of user-level rows (governance by user location; absent = kept).
     snapshot_retention_days: int = 7
     region_retention: Mapping[str, int] = field(default_factory=dict)
+    # The key of gold's user pseudonyms (viewership/pseudonyms.py); empty: the home's key file.
+    pseudonym_key: str = field(default="", repr=False)
 
     @property
     def landing(self) -> Path:
@@ -213,6 +215,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         "executor_memory": env.get("VIEWERSHIP_EXECUTOR_MEMORY", "1g"),
         "jvm_options": env.get("VIEWERSHIP_JVM_OPTIONS", "").strip(),
         "max_cores": _whole(env, "VIEWERSHIP_MAX_CORES"),
+        "pseudonym_key": env.get("VIEWERSHIP_PSEUDONYM_SECRET", "").strip(),
     }
     if profile == "local":
         return Settings(

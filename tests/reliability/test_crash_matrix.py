@@ -140,8 +140,10 @@ def _orphans(home: Path) -> list[str]:
 
 
 def test_a_run_killed_anywhere_leaves_no_partial_table_and_its_rerun_converges(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One pseudonym key for both homes, so that their gold facts compare row for row.
+    monkeypatch.setenv("VIEWERSHIP_PSEUDONYM_SECRET", "crash-matrix")
     days = [FIRST + timedelta(days=i) for i in range(len(KILL_POINTS) + 1)]
     crashed, reference = tmp_path / "crashed", tmp_path / "reference"
     _run(crashed, "generate", "--start", str(FIRST), "--days", str(len(days)),
