@@ -91,7 +91,7 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
         }
         # When the scheduler backfills the three days on the cluster, a date at a time
         with running_airflow(tmp_path, env, pool_slots=SLOTS) as live:
-            runs = backfill(live, DAYS[0], DAYS[-1], timeout=1800, max_active_runs=1)
+            runs = backfill(live, DAYS[0], DAYS[-1], timeout=2700, max_active_runs=1)
             spark_tasks = sorted(
                 (t["start_date"], t["end_date"], t["task_id"])
                 for r in runs

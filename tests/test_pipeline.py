@@ -13,6 +13,7 @@ from jobs.registry import aggregate_tables
 from schemas import tables as T
 from tests.lake_kit import main_snapshots, rows, run
 from tests.landing_kit import catalog, ev, signup, write_lines
+from viewership import pseudonyms
 from viewership.catalog import load_catalog
 from viewership.config import Settings
 from viewership.errors import LandingError, PublicationRefused
@@ -202,9 +203,10 @@ def test_rerunning_a_day_changes_nothing(spark: SparkSession, lakehouse: Setting
     run(spark, lakehouse, D1, aggregates="all")
     after = {t.identifier: rows(spark, t, *_data_columns(t)) for t in tables}
     assert after == before
+    secret = pseudonyms.key(lakehouse)  # gold knows users by pseudonym only
     assert before["gold.user_show_daily"] == [
-        (date(2026, 10, 30), "u2", "s2", "UCAN", 300, True, True),
-        (D1, "u1", "s1", "UCAN", 200, True, True),
+        (date(2026, 10, 30), pseudonyms.pseudonym("u2", secret), "s2", "UCAN", 300, True, True),
+        (D1, pseudonyms.pseudonym("u1", secret), "s1", "UCAN", 200, True, True),
     ]
 
 
