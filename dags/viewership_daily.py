@@ -6,7 +6,10 @@ ingest, audit and publish them with Write-Audit-Publish on Iceberg (`viewership 
 --ingest-only`, through spark-submit); then one mapped task per aggregate of the registry
 (`viewership aggregate NAME`), each recomputing its table for the event or signup dates the
 run changed in a Write-Audit-Publish cycle of its own; then check that everything published.
-Adding a module to the `aggregates` package adds a mapped task, with no edit here.
+Adding a module to the `aggregates` package adds a mapped task, with no edit here. A small
+cluster may share a date's aggregates among fewer tasks (`VIEWERSHIP_AGGREGATE_TASKS`), each one
+Spark application running its share in turn, since an application's start-up costs more than a
+small aggregate.
 
 Signups and the catalog ride in the same run as the events: the catalog in effect decides
 which events are accepted, and all three feeds of a date publish together or not at all.
@@ -73,7 +76,7 @@ with DAG(
         task_id="aggregate",
         pool=LAKEHOUSE_POOL,
         execution_timeout=timedelta(hours=1),
-        map_index_template="{{ task.application_args[1] }}",
+        map_index_template="{{ task.application_args[5:] | join(' ') }}",
     ).expand(command=commands)
 
     @task(retries=0)

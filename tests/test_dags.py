@@ -103,6 +103,26 @@ def test_ingestion_and_maintenance_take_every_slot_of_a_larger_pool() -> None:
     assert out.strip().splitlines()[-1] == "3 1 3"
 
 
+def _aggregate_commands(tasks: str) -> list[list[str]]:
+    code = (
+        "import json; from viewership.orchestration import aggregate_commands\n"
+        "print(json.dumps(aggregate_commands('2026-11-01', 'r1')))\n"
+    )
+    out = _python(code, env=os.environ | {"VIEWERSHIP_AGGREGATE_TASKS": tasks})
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_each_aggregate_is_a_task_unless_a_smaller_count_is_configured() -> None:
+    names = aggregates.names()
+    head = ["aggregate", "--date", "2026-11-01", "--run-id", "r1"]
+    assert _aggregate_commands("") == [[*head, name] for name in names]
+    # A small cluster deals them into fewer applications, every aggregate exactly once
+    shares = [c[len(head) :] for c in _aggregate_commands("2")]
+    assert len(shares) == 2 and sorted(n for share in shares for n in share) == names
+    assert {len(share) for share in shares} <= {len(names) // 2, (len(names) + 1) // 2}
+    assert len(_aggregate_commands(str(len(names) + 5))) == len(names)
+
+
 def test_maintenance_shares_the_lakehouse_pool(dagbag: object) -> None:
     dag = dagbag.dags["lakehouse_maintenance"]  # type: ignore[attr-defined]
     (task,) = dag.tasks
@@ -167,14 +187,17 @@ def test_the_daily_dag_publishes_what_the_cli_publishes(
               "--events-per-day", "2000", "--seed", "11")  # fmt: skip
     assert gen.returncode == 0, gen.stderr
     shutil.copytree(by_dag / "landing", by_cli / "landing")
-    # When the DAG runs the date in one and the CLI in the other
-    result = _dag_test(airflow_env, by_dag, "viewership_daily", "2026-11-01")
+    # When the DAG runs the date in one (its aggregates dealt to two tasks) and the CLI in the other
+    shared = airflow_env | {"VIEWERSHIP_AGGREGATE_TASKS": "2"}
+    result = _dag_test(shared, by_dag, "viewership_daily", "2026-11-01")
     assert cli(by_cli, "run", "--date", "2026-11-01").returncode == 0
     # Then the DAG run succeeded and every published answer is the same
     assert result["state"] == "success", result
-    assert {t for t in result["tasks"] if t.startswith("aggregate[")} == {  # type: ignore[union-attr]
-        f"aggregate[{name}]" for name in aggregates.names()
-    }
+    labels = [t for t in result["tasks"] if t.startswith("aggregate[")]  # type: ignore[union-attr]
+    assert len(labels) == 2
+    assert sorted(n for t in labels for n in t.removeprefix("aggregate[")[:-1].split()) == sorted(
+        aggregates.names()
+    )
     for table in aggregate_tables():
         assert _published(by_dag, table) == _published(by_cli, table)
         assert _published(by_dag, table)

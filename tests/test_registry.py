@@ -139,3 +139,7 @@ def test_a_broken_aggregate_fails_alone_and_the_dag_still_imports(tmp_path: Path
     assert run.returncode == 2
     assert run.stderr.startswith("viewership: error: aggregate 'broken' does not import: ")
     assert run.stderr.count("\n") == 1
+    alone = subprocess.run([sys.executable, "-m", "viewership.cli", "aggregate", "broken",
+                            "--date", "2026-11-01"],
+                           cwd=copy, capture_output=True, text=True, check=False)  # fmt: skip
+    assert (alone.returncode, alone.stderr) == (2, run.stderr)

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import NoReturn, TextIO
 
 from viewership.config import Settings, load_settings
-from viewership.errors import UsageError, ViewershipError
+from viewership.errors import PublicationRefused, UsageError, ViewershipError
 from viewership.queries import Query, whole
 
 FORMATS = ("table", "json", "csv")
@@ -72,9 +72,11 @@ def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentPa
     )
 
     agg = commands.add_parser(
-        "aggregate", help="recompute one aggregate for the dates a published run changed"
+        "aggregate", help="recompute aggregates for the dates a published run changed"
     )
-    agg.add_argument("name", help="a registered aggregate (see jobs.registry)")
+    agg.add_argument(
+        "names", nargs="+", metavar="NAME", help="registered aggregates, run in this order"
+    )
     agg.add_argument("--date", type=_date, required=True)
     agg.add_argument("--run-id", help="identifier of this run (default: a random one)")
 
@@ -173,16 +175,32 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.registry import registry
+    from jobs.registry import DeclarationError, registry
     from jobs.run import run_aggregate
     from viewership.spark import get_spark
 
     _require_home(settings)
-    registry().get(args.name)  # an unknown or broken aggregate is one line, before Spark starts
+    found, names = registry(), list(dict.fromkeys(args.names))
+    broken = [found.problems[name] for name in names if name in found.problems]
+    runnable = [name for name in names if name not in found.problems]
+    for name in runnable:  # an unknown name is one line, before Spark starts
+        found.get(name)
+    if not runnable:
+        raise DeclarationError("; ".join(broken))
     run_id = args.run_id or uuid.uuid4().hex[:8]
-    spark = get_spark(settings, app_name=f"viewership-aggregate-{args.name}")
-    days = run_aggregate(spark, settings, args.name, args.date, run_id)
-    print(f"{args.date}: {args.name} published for {len(days)} date(s)")
+    spark = get_spark(settings, app_name=f"viewership-aggregate-{'+'.join(runnable)}")
+    refusals = []
+    for name in runnable:  # one application, one Write-Audit-Publish cycle per aggregate
+        try:
+            days = run_aggregate(spark, settings, name, args.date, run_id)
+        except PublicationRefused as refused:
+            refusals.append(str(refused))
+        else:
+            print(f"{args.date}: {name} published for {len(days)} date(s)")
+    if broken:  # the others ran: a broken declaration does not hold back its neighbours
+        raise DeclarationError("; ".join(broken + refusals))
+    if refusals:
+        raise PublicationRefused("; ".join(refusals))
     return 0
 
 

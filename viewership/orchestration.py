@@ -91,15 +91,37 @@ def landing_arrived(day: str) -> bool:
     return any(feed_dir(landing, feed, date.fromisoformat(day)).is_dir() for feed in FEEDS)
 
 
+def aggregate_tasks() -> int | None:
+    """How many mapped tasks share a date's aggregates, ``VIEWERSHIP_AGGREGATE_TASKS``.
+
+    Unset, each aggregate is a task (and a Spark application) of its own: its own log, retry
+    and state in the UI. Every application pays its start-up (JVMs, Python imports, catalog
+    loads; about 40 CPU-seconds on a small machine, more than a small aggregate's work), so a
+    small cluster may deal the aggregates into fewer tasks, each running its share one after
+    the other in one application, every aggregate still in a Write-Audit-Publish cycle of its
+    own. Set it to the pool's slots to keep them all busy.
+    """
+    value = os.environ.get("VIEWERSHIP_AGGREGATE_TASKS", "")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise ValueError(f"VIEWERSHIP_AGGREGATE_TASKS must be a positive whole number: {value!r}")
+    return int(value)
+
+
 def aggregate_commands(day: str, run_id: str) -> list[list[str]]:
-    """One ``viewership aggregate`` command per declared aggregate: the DAG's mapped tasks.
+    """The ``viewership aggregate`` commands of the DAG's mapped tasks, one per aggregate or
+    ``aggregate_tasks()`` of them with the aggregates dealt in turn.
 
     Names come from the aggregates package without importing it, so a broken declaration
     fails its own task with the reason while the other aggregates run.
     """
     from aggregates import names
 
-    return [["aggregate", name, "--date", day, "--run-id", run_id] for name in names()]
+    declared = names()
+    tasks = min(aggregate_tasks() or len(declared), len(declared))
+    shares = [declared[i::tasks] for i in range(tasks)]
+    return [["aggregate", "--date", day, "--run-id", run_id, *share] for share in shares]
 
 
 def check_published(day: str, commands: list[list[str]] | None = None) -> str:
@@ -110,7 +132,7 @@ def check_published(day: str, commands: list[list[str]] | None = None) -> str:
     if report is None or report.status != "published":
         status = "no run" if report is None else report.status
         raise AirflowFailException(f"{day} is not published ({status})")
-    missing = report.unpublished([command[1] for command in commands or []])
+    missing = report.unpublished([name for command in commands or [] for name in command[5:]])
     if missing:
         raise AirflowFailException(f"{day}: aggregate(s) not published: {', '.join(missing)}")
     warned = [f"{e['table_name']} {e['check_name']}" for e in report.failed]
