@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from jobs.registry import aggregate_tables, registry
 from jobs.wap import branches
 from schemas import tables as T
+from schemas.regions import country_regions
 from viewership.config import Settings
 from viewership.locking import commit_lock
 
@@ -112,10 +113,25 @@ def remove_orphans(
     report.orphans_removed[table.identifier] = len(removed)
 
 
+def raw_region_sql(line: str) -> str:
+    """SQL for the region of a raw line's ``country`` (null when none the reference knows).
+
+    Bronze keeps lines as bytes: the region is read from the line itself, as ingestion reads it.
+    """
+    pairs = ", ".join(f"'{c}', '{r}'" for c, r in sorted(country_regions().items()))
+    country = f"upper(trim(get_json_object(CAST({line} AS STRING), '$.country')))"
+    return f"element_at(map({pairs}), {country})"
+
+
 def apply_region_retention(
     spark: SparkSession, retention: Mapping[str, int], as_of: date, report: MaintenanceReport
 ) -> None:
-    """Delete rows of users in a region once they are older than the region's retention."""
+    """Delete rows of users in a region once they are older than the region's retention.
+
+    Parsed tables delete by their own date column; raw and quarantined lines of the user feeds
+    by arrival date, their region read from the line. A line with no readable region is kept
+    no longer than the shortest retention: it might belong to any region.
+    """
     for region, days in sorted(retention.items()):
         cutoff = as_of - timedelta(days=days)
         for table, column in regional_tables():
@@ -123,7 +139,25 @@ def apply_region_retention(
             spark.sql(
                 f"DELETE FROM {table.spark_name} WHERE region = '{region}' AND {column} < {bound}"
             )
+        _delete_raw_lines(spark, region, cutoff)
         report.retention_deleted[region] = f"before {cutoff}"
+    if retention:
+        _delete_raw_lines(spark, None, as_of - timedelta(days=min(retention.values())))
+
+
+def _delete_raw_lines(spark: SparkSession, region: str | None, cutoff: date) -> None:
+    """Delete the user feeds' raw and quarantined lines of ``region`` (None: of no readable
+    region) that arrived before ``cutoff``."""
+    line_region = raw_region_sql("raw_line")
+    of_region = f"{line_region} = '{region}'" if region else f"{line_region} IS NULL"
+    for table in (T.VIEWING_EVENTS_RAW, T.SIGNUPS_RAW):
+        spark.sql(
+            f"DELETE FROM {table.spark_name} WHERE arrival_date < DATE '{cutoff}' AND {of_region}"
+        )
+    spark.sql(
+        f"DELETE FROM {T.QUARANTINE.spark_name} WHERE feed IN ('viewing_events', 'signups') "
+        f"AND arrival_date < DATE '{cutoff}' AND {of_region}"
+    )
 
 
 def maintain(spark: SparkSession, settings: Settings, as_of: date) -> MaintenanceReport:

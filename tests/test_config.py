@@ -47,6 +47,7 @@ def test_policy_from_the_environment(tmp_path: Path) -> None:
         ("VIEWERSHIP_FRESHNESS_HOURS", "soon", "number of hours"),
         ("VIEWERSHIP_SNAPSHOT_RETENTION_DAYS", "-1", "whole number"),
         ("VIEWERSHIP_REGION_RETENTION", "EMEA=forever", "<REGION>=<days>"),
+        ("VIEWERSHIP_REGION_RETENTION", "EMAE=30", "unknown region.s. EMAE; known: APAC, EMEA"),
         ("VIEWERSHIP_PROFILE", "cloud", "local or cluster"),
     ],
 )

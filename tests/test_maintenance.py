@@ -34,7 +34,9 @@ def _history(settings: Settings) -> None:
             )
             for i in range(6)
         ] + [ev(f"{day:%d}-late", "u9", "s1", "2026-10-30T12:00:00Z", 200, country="FR")]
-        write_lines(settings.landing, "viewing_events", day, events)
+        # Quarantined: one whose region the line still tells, one that tells nothing
+        bad = [{**ev(f"{day:%d}-bad", "u8", "s1", f"{day}T10:00:00Z", -5), "country": " fr"}]
+        write_lines(settings.landing, "viewing_events", day, events + bad + [b"\xff{not json"])
         write_lines(
             settings.landing,
             "signups",
@@ -68,6 +70,13 @@ def _data_files(spark: SparkSession) -> int:
     )
 
 
+RAW = (T.VIEWING_EVENTS_RAW, T.SIGNUPS_RAW)
+
+
+def _raw_lines(spark: SparkSession, table: T.TableDef) -> list[tuple[date, bytes]]:
+    return sorted((d, bytes(b)) for d, b in rows(spark, table, "arrival_date", "raw_line"))
+
+
 def _snapshots(spark: SparkSession, table: T.TableDef) -> int:
     return spark.sql(f"SELECT count(*) FROM {table.spark_name}.snapshots").first()[0]
 
@@ -78,7 +87,7 @@ def test_maintenance_compacts_expires_and_applies_region_retention(
     # Given three published days (late events add files to an old partition each day)
     _history(lakehouse)
     for day in (D1, D2, D3):
-        run(spark, lakehouse, day, aggregates=["signups", "top_shows"])
+        run(spark, lakehouse, day, ratio=0.3, aggregates=["signups", "top_shows"])
     answers, files = _answers(lakehouse), _data_files(spark)
     assert _snapshots(spark, T.VIEWING_EVENTS) > 3
     # When maintenance runs with a retention that lets every older snapshot go
@@ -92,6 +101,7 @@ def test_maintenance_compacts_expires_and_applies_region_retention(
     assert report.retention_deleted == {}
     # When EMEA keeps one day of user-level history as of D3
     ucan_before = rows(spark, T.VIEWING_EVENTS, "event_id", "region")
+    raw_before = [(t, _raw_lines(spark, t)) for t in RAW]
     report = maintain(spark, _keep(lakehouse, 30, EMEA=1), as_of=D3)
     # Then EMEA rows before D2 are gone from silver and gold; UCAN keeps everything
     assert report.retention_deleted == {"EMEA": f"before {D2}"}
@@ -104,3 +114,11 @@ def test_maintenance_compacts_expires_and_applies_region_retention(
             if r[0] == "EMEA" and r[1] < D2] == []  # fmt: skip
     assert query.genres(lakehouse, D1, D1, region="EMEA") == []
     assert query.genres(lakehouse, D1, D1, region="UCAN") != []
+    # and so are the raw and quarantined lines of EMEA users that arrived before D2, and the
+    # lines with no readable region (they may be anyone's); every other line stays
+    for table, before in raw_before:
+        kept = [(day, line) for day, line in before
+                if day >= D2 or b'"country": "US"' in line]  # fmt: skip
+        assert _raw_lines(spark, table) == kept, table.identifier
+        assert len(kept) < len(before)
+    assert {day for day, _ in _raw_lines(spark, T.QUARANTINE)} == {D2, D3}

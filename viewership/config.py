@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from schemas.regions import regions
 from viewership.errors import SetupError, UsageError
 
 CATALOG = "lake"
@@ -178,6 +179,12 @@ def _policy_settings(env: Mapping[str, str]) -> dict[str, object]:
                        lambda v: v in ("error", "warn"))  # fmt: skip
     retention = _pairs(env, "VIEWERSHIP_REGION_RETENTION", "<REGION>=<days>, e.g. EMEA=730",
                        str.isdigit)  # fmt: skip
+    unknown = sorted({region.upper() for region in retention} - set(regions()))
+    if unknown:  # a typo would keep a region's rows forever without a word
+        raise UsageError(
+            f"VIEWERSHIP_REGION_RETENTION names unknown region(s) {', '.join(unknown)}; "
+            f"known: {', '.join(regions())}"
+        )
     try:
         low, high = (float(x) for x in env.get("VIEWERSHIP_VOLUME_BAND", "0.5,2.0").split(","))
         freshness = float(env.get("VIEWERSHIP_FRESHNESS_HOURS", "24"))
