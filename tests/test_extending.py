@@ -75,4 +75,4 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     # The aggregate's table is published in the copy's home, and its DAG task is mapped
     listed = run(copy, ".venv/bin/python -c 'from viewership.orchestration import "
                        "aggregate_commands as a; print(a(\"2026-11-01\", \"r\"))'")  # fmt: skip
-    assert "['aggregate', 'weekend_viewers', '--date', '2026-11-01', '--run-id', 'r']" in listed
+    assert "['aggregate', '--date', '2026-11-01', '--run-id', 'r', 'weekend_viewers']" in listed
