@@ -176,7 +176,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.registry import DeclarationError, registry
-    from jobs.run import run_aggregate
+    from jobs.run import each_aggregate, run_aggregate
     from viewership.spark import get_spark
 
     _require_home(settings)
@@ -189,14 +189,11 @@ def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
         raise DeclarationError("; ".join(broken))
     run_id = args.run_id or uuid.uuid4().hex[:8]
     spark = get_spark(settings, app_name=f"viewership-aggregate-{'+'.join(runnable)}")
-    refusals = []
-    for name in runnable:  # one application, one Write-Audit-Publish cycle per aggregate
-        try:
-            days = run_aggregate(spark, settings, name, args.date, run_id)
-        except PublicationRefused as refused:
-            refusals.append(str(refused))
-        else:
-            print(f"{args.date}: {name} published for {len(days)} date(s)")
+    refusals = each_aggregate(  # one application, one Write-Audit-Publish cycle per aggregate
+        runnable,
+        lambda name: run_aggregate(spark, settings, name, args.date, run_id),
+        lambda name, days: print(f"{args.date}: {name} published for {len(days)} date(s)"),
+    )
     if broken:  # the others ran: a broken declaration does not hold back its neighbours
         raise DeclarationError("; ".join(broken + refusals))
     if refusals:
