@@ -51,6 +51,7 @@ AUDIT_TEXT = ("observed", "details")
 # Characters that continue an id: a match must not be part of a longer one ("u1" in "u10").
 _ID_CHARS = r"A-Za-z0-9_\-"
 _MAX_ID = 64
+_MAX_REQUESTER = 200
 
 
 @dataclass
@@ -60,6 +61,7 @@ class ErasureReport:
     request_id: str
     user_sha256: str
     requested_at: datetime
+    requested_by: str
     deleted: dict[str, int] = field(default_factory=dict)
     audit_rows_scrubbed: int = 0
     quality_files_scrubbed: int = 0
@@ -106,6 +108,16 @@ def check_user_id(user_id: str) -> str:
             "no surrounding spaces)"
         )
     return user_id
+
+
+def check_requester(requested_by: str) -> str:
+    """Who asked: a name, an e-mail or a ticket, kept as given in the erasure log."""
+    requested_by = requested_by.strip()
+    if not 1 <= len(requested_by) <= _MAX_REQUESTER or not requested_by.isprintable():
+        raise UsageError(
+            f"--requested-by must name who asked (1-{_MAX_REQUESTER} printable characters)"
+        )
+    return requested_by
 
 
 def _matches_line(column: str, pattern: str) -> Column:
@@ -223,18 +235,23 @@ def _log_request(spark: SparkSession, report: ErasureReport) -> None:
         report.audit_rows_scrubbed,
         report.quality_files_scrubbed,
         json.dumps(report.deleted, sort_keys=True),
+        report.requested_by,
     )
     schema = spark.table(T.ERASURES.spark_name).schema
     spark.createDataFrame([row], schema).writeTo(T.ERASURES.spark_name).append()
 
 
-def forget(spark: SparkSession, settings: Settings, user_id: str) -> ErasureReport:
-    """Erase one user from every table, branch and kept snapshot, and log the request."""
+def forget(
+    spark: SparkSession, settings: Settings, user_id: str, requested_by: str
+) -> ErasureReport:
+    """Erase one user from every table, branch and kept snapshot, and log the request and who
+    made it (an erasure must be answerable for, as the deletion it is)."""
     user_id = check_user_id(user_id)
     report = ErasureReport(
         request_id=uuid.uuid4().hex,
         user_sha256=user_sha256(user_id),
         requested_at=datetime.now(UTC),
+        requested_by=check_requester(requested_by),
     )
     with commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES)

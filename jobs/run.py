@@ -7,12 +7,13 @@ live in jobs.ingest, jobs.silver and jobs.gold; this module does the reading and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from data_quality import gate
@@ -31,16 +32,30 @@ from jobs.registry import (
     registry,
 )
 from jobs.validate import Context, validated
-from jobs.wap import branch_name, branches, drop_branch, publish, staging, writer
+from jobs.wap import (
+    MainMoved,
+    branch_name,
+    branches,
+    check_heads,
+    drop_branch,
+    heads,
+    publish,
+    staging,
+    writer,
+)
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS, LATE_DAYS
 from schemas.regions import country_regions
 from viewership import pseudonyms
 from viewership.config import Settings
 from viewership.errors import PublicationRefused, ViewershipError
-from viewership.locking import commit_lock, date_lock
+from viewership.locking import commit_lock, date_lock, publication_lock
 
 log = logging.getLogger("viewership.run")
+
+R = TypeVar("R")
+# How many times a run stages again when another run published under it (MainMoved).
+PUBLISH_ATTEMPTS = 3
 
 
 @dataclass
@@ -294,26 +309,30 @@ class DailyRun:
         """Run the whole cycle; raise PublicationRefused (main untouched) when the gate fails."""
         try:
             drop_branch(self.spark, T.AUDITED_TABLES, self.result.branch)
+            staged_on = heads(self.spark, T.AUDITED_TABLES)
             with staging(self.spark, self.result.branch):
                 show_ids = self.stage_catalog()
                 self.stage_events(show_ids)
                 self.stage_signups()
                 self.stage_fact()
                 self.result.gate = report = self.audit()
-            record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
             if report.errors:
+                record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
                 message = self.refusal(report)
                 self.record("refused", message)
                 raise PublicationRefused(
                     f"{self.day}: nothing published: {message} (staged data kept on branch "
                     f"{self.result.branch}; details: viewership audit --date {self.day})"
                 )
-            # Publication spans tables: the run log says it began, so that a crash midway is
-            # seen and finished by the next run (finish_interrupted_publications).
-            self.record_dates()
-            self.record("publishing", None)
-            self.result.published = publish(self.spark, T.AUDITED_TABLES, self.result.branch)
-            self.record("published", None)
+            with publication_lock(self.settings):
+                _check_or_drop(self.spark, T.AUDITED_TABLES, staged_on, self.result.branch)
+                record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
+                # Publication spans tables: the run log says it began, so that a crash midway
+                # is seen and finished by the next run (finish_interrupted_publications).
+                self.record_dates()
+                self.record("publishing", None)
+                self.result.published = publish(self.spark, T.AUDITED_TABLES, self.result.branch)
+                self.record("published", None)
             self._say(
                 f"published {len(self.result.published)} tables"
                 + (f" with {len(report.warnings)} warning(s)" if report.warnings else "")
@@ -322,6 +341,51 @@ class DailyRun:
         finally:
             for df in self._cached:
                 df.unpersist()
+
+
+def _check_or_drop(
+    spark: SparkSession, tables: Sequence[T.TableDef], staged_on: dict[str, int | None], branch: str
+) -> None:
+    """Go on to publish only if no table's main moved since staging; else drop the branch."""
+    try:
+        check_heads(spark, tables, staged_on, branch)
+    except MainMoved:
+        drop_branch(spark, tables, branch)
+        raise
+
+
+def until_published(attempt: Callable[[], R]) -> R:
+    """Run a Write-Audit-Publish cycle again, from fresh inputs, when another run published
+    under it (the cluster profile's runs overlap); give up after PUBLISH_ATTEMPTS."""
+    for number in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except MainMoved as moved:
+            if number == PUBLISH_ATTEMPTS:
+                raise MainMoved(f"{moved}; gave up after {PUBLISH_ATTEMPTS} attempts") from None
+            log.warning("%s; staging again (attempt %d of %d)", moved, number + 1,
+                        PUBLISH_ATTEMPTS)  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def each_aggregate(
+    names: Sequence[str],
+    cycle: Callable[[str], list[date]],
+    published: Callable[[str, list[date]], None] = lambda name, days: None,
+) -> list[str]:
+    """Run each aggregate's cycle in turn; one refused does not hold back the others.
+
+    Returns the refusals, for the caller to raise once every cycle has run.
+    """
+    refusals = []
+    for name in names:
+        try:
+            days = cycle(name)
+        except PublicationRefused as refused:
+            refusals.append(str(refused))
+        else:
+            published(name, days)
+    return refusals
 
 
 def _parameters(settings: Settings, day: date, max_bad_ratio: float) -> Parameters:
@@ -365,33 +429,40 @@ def record_status(
     spark.createDataFrame(rows, schema).writeTo(T.RUN_LOG.spark_name).append()
 
 
-def finish_interrupted_publications(spark: SparkSession) -> list[str]:
+def finish_interrupted_publications(spark: SparkSession, settings: Settings) -> list[str]:
     """Complete any publication that a crash stopped between two tables; return their runs.
 
-    A run logs ``publishing`` before its first fast-forward and ``published`` after its last.
-    Every run finishes an unfinished one first, under the same commit lock, so no other commit
-    can have moved a table's main past the interrupted run's branch: the fast-forwards that
-    remain still apply, and a reader never keeps gold that is older than its silver.
+    A run logs ``publishing`` before its first fast-forward and ``published`` after its last,
+    both under the publication lock. Every run finishes an unfinished one first, under the same
+    lock, so no other publication can have moved a table's main past the interrupted run's
+    branch: the fast-forwards that remain still apply, and a reader never keeps gold that is
+    older than its silver.
     """
-    log = spark.table(T.RUN_LOG.spark_name).where(F.col("feed").isin(*FEEDS))
-    done = log.where(F.col("status") == "published").select("run_id")
-    pending = log.where(F.col("status") == "publishing").join(done, "run_id", "left_anti").collect()
-    finished = []
-    for run_id in sorted({row["run_id"] for row in pending}):
-        rows = [row for row in pending if row["run_id"] == run_id]
-        first = rows[0]
-        left = [t for t in T.AUDITED_TABLES if first["branch"] in branches(spark, t)]
-        publish(spark, left, first["branch"])
-        record_status(
-            spark, run_id, first["logical_date"], first["branch"], "published",
-            f"finished after an interruption; {len(left)} table(s) were still to publish",
-            [(r["feed"], r["lines_read"], r["accepted"], r["duplicates"], r["quarantined"],
-              r["reconciled"]) for r in rows],
-        )  # fmt: skip
-        log_msg = f"finished the interrupted publication of run {run_id} ({first['logical_date']})"
-        logging.getLogger("viewership.run").warning(log_msg)
-        finished.append(run_id)
+    runs = spark.table(T.RUN_LOG.spark_name).where(F.col("feed").isin(*FEEDS))
+    done = runs.where(F.col("status") == "published").select("run_id")
+    pending = runs.where(F.col("status") == "publishing").join(done, "run_id", "left_anti")
+    pending = pending.collect()
+    if not pending:
+        return []
+    with publication_lock(settings):
+        for run_id in (finished := sorted({row["run_id"] for row in pending})):
+            _finish(spark, run_id, [row for row in pending if row["run_id"] == run_id])
     return finished
+
+
+def _finish(spark: SparkSession, run_id: str, rows: list[Row]) -> None:
+    """Fast-forward the tables an interrupted publication left, and log the run published."""
+    first = rows[0]
+    left = [t for t in T.AUDITED_TABLES if first["branch"] in branches(spark, t)]
+    publish(spark, left, first["branch"])
+    record_status(
+        spark, run_id, first["logical_date"], first["branch"], "published",
+        f"finished after an interruption; {len(left)} table(s) were still to publish",
+        [(r["feed"], r["lines_read"], r["accepted"], r["duplicates"], r["quarantined"],
+          r["reconciled"]) for r in rows],
+    )  # fmt: skip
+    log.warning("finished the interrupted publication of run %s (%s)", run_id,
+                first["logical_date"])  # fmt: skip
 
 
 def drop_abandoned_branches(
@@ -467,6 +538,7 @@ class AggregateRun:
         output = aggregate.transform(**inputs)
         check_output(aggregate, output)  # before anything is staged
         drop_branch(self.spark, [table], self.branch)
+        staged_on = heads(self.spark, [table])
         with staging(self.spark, self.branch):
             writer(output, table).overwrite(replace)
             staged = self.spark.table(table.spark_name).where(replace)
@@ -482,16 +554,19 @@ class AggregateRun:
                 rows = staged.count()
             finally:
                 batch.unpersist()
-        record_audit(self.spark, self.run_id, self.day, self.branch, report)
         if report.errors:
+            record_audit(self.spark, self.run_id, self.day, self.branch, report)
             message = "; ".join(o.line() for o in report.errors)
             self._record("refused", message, rows)
             raise PublicationRefused(
                 f"{self.day}: {aggregate.name} not published: {message} (staged on branch "
                 f"{self.branch} of {table.identifier}; details: viewership audit --date {self.day})"
             )
-        publish(self.spark, [table], self.branch)
-        self._record("published", None, rows)
+        with publication_lock(self.settings):
+            _check_or_drop(self.spark, [table], staged_on, self.branch)
+            record_audit(self.spark, self.run_id, self.day, self.branch, report)
+            publish(self.spark, [table], self.branch)
+            self._record("published", None, rows)
         log.info("[%s] %s: %s rows for %s", self.day, aggregate.name, f"{rows:,}", _span(days))
         return days
 
@@ -519,6 +594,12 @@ def changed_dates(spark: SparkSession, day: date) -> dict[str, list[date]]:
             for kind in ("event", "signup")}  # fmt: skip
 
 
+def _aggregate_cycle(
+    spark: SparkSession, settings: Settings, aggregate: Aggregate, day: date, run_id: str
+) -> list[date]:
+    return until_published(lambda: AggregateRun(spark, settings, aggregate, day, run_id).execute())
+
+
 def run_date(
     spark: SparkSession,
     settings: Settings,
@@ -536,20 +617,20 @@ def run_date(
         registry().check()
     with date_lock(settings, logical_date), commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES + aggregate_tables())
-        finish_interrupted_publications(spark)
+        finish_interrupted_publications(spark, settings)
         drop_abandoned_branches(
             spark, logical_date, T.AUDITED_TABLES + (aggregate_tables() if aggregates else ())
         )
-        result = DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
+        result = until_published(  # each attempt from fresh inputs
+            lambda: DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
+        )
         if aggregates:
-            refusals = []
-            for aggregate in registry().aggregates.values():
-                try:
-                    AggregateRun(spark, settings, aggregate, logical_date, run_id).execute()
-                except PublicationRefused as refused:
-                    refusals.append(str(refused))
-                else:
-                    result.published.append(aggregate.table.identifier)
+            found = registry().aggregates
+            refusals = each_aggregate(
+                list(found),
+                lambda name: _aggregate_cycle(spark, settings, found[name], logical_date, run_id),
+                lambda name, days: result.published.append(found[name].table.identifier),
+            )
             if refusals:
                 raise PublicationRefused("; ".join(refusals))
         return result
@@ -563,4 +644,4 @@ def run_aggregate(
     with date_lock(settings, logical_date, scope=name), commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES + (aggregate.table,))
         drop_abandoned_branches(spark, logical_date, [aggregate.table])
-        return AggregateRun(spark, settings, aggregate, logical_date, run_id).execute()
+        return _aggregate_cycle(spark, settings, aggregate, logical_date, run_id)

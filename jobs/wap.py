@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.tables import TableDef
+from viewership.errors import ViewershipError
 
 log = logging.getLogger("viewership.wap")
 
@@ -52,6 +53,38 @@ def branches(spark: SparkSession, table: TableDef) -> set[str]:
     """The branch names a table has."""
     rows = spark.sql(f"SELECT name FROM {table.spark_name}.refs WHERE type = 'BRANCH'").collect()
     return {row["name"] for row in rows}
+
+
+class MainMoved(ViewershipError):
+    """Another run published to a table's main after this run staged on it: restage, retry."""
+
+
+def heads(spark: SparkSession, tables: Sequence[TableDef]) -> dict[str, int | None]:
+    """Each table's main snapshot id (None for a table with no snapshot yet)."""
+    out: dict[str, int | None] = {}
+    for table in tables:
+        row = spark.sql(
+            f"SELECT snapshot_id FROM {table.spark_name}.refs WHERE name = 'main'"
+        ).first()
+        out[table.identifier] = row["snapshot_id"] if row else None
+    return out
+
+
+def check_heads(
+    spark: SparkSession,
+    tables: Sequence[TableDef],
+    staged_on: dict[str, int | None],
+    branch: str,
+) -> None:
+    """Refuse to publish a branch when a table's main is no longer the one it was staged on.
+
+    Fast-forwarding table by table after another run published in between would leave the
+    publication half done (Iceberg refuses a fast-forward whose main moved), so the run checks
+    every table first, under the publication lock, and stages again when one moved.
+    """
+    moved = sorted(i for i, head in heads(spark, tables).items() if head != staged_on[i])
+    if moved:
+        raise MainMoved(f"main moved on {', '.join(moved)} while {branch} was staged")
 
 
 def drop_branch(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> None:

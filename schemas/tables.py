@@ -277,6 +277,13 @@ ERASURES = TableDef(
         _f(5, "audit_rows_scrubbed", LongType()),
         _f(6, "quality_files_scrubbed", LongType(), doc="GX result and Data Docs files"),
         _f(7, "tables", StringType(), doc="rows deleted per table@branch, as JSON"),
+        _f(
+            8,
+            "requested_by",
+            StringType(),
+            required=False,
+            doc="who asked for it (viewership forget --requested-by)",
+        ),
     ),
     properties={**COMMON_PROPERTIES, "write.wap.enabled": "false"},
     doc="Operations: every erasure request (viewership forget), by a hash of the user id.",
@@ -340,8 +347,27 @@ def create_statements(table: TableDef) -> list[str]:
     return statements
 
 
+def add_missing_columns(spark: SparkSession, table: TableDef) -> list[str]:
+    """Add the columns the definition has and the table lacks: an Iceberg schema change that
+    rewrites no file, the rows written before reading null. Only optional ones can be added."""
+    present = {f.name for f in spark.table(table.spark_name).schema.fields}
+    added = []
+    for f in table.schema.fields:
+        if f.name in present:
+            continue
+        if f.required:
+            raise ValueError(f"{table.identifier}.{f.name} is required: define it optional")
+        spark.sql(
+            f"ALTER TABLE {table.spark_name} ADD COLUMN {f.name} {_spark_type(f.field_type)}"
+            + (f" COMMENT '{_quote(f.doc)}'" if f.doc else "")
+        )
+        added.append(f.name)
+    return added
+
+
 def ensure_tables(spark: SparkSession, tables: tuple[TableDef, ...] = ALL_TABLES) -> None:
-    """Create the namespaces and tables that do not exist yet; leave existing ones untouched.
+    """Create the namespaces and tables that do not exist yet; add to existing ones the
+    optional columns defined since they were made (a home made by an earlier version).
 
     Creation goes through the Spark session that will write the tables: the JDBC catalog's
     connection in the JVM would not see a table that another client created meanwhile.
@@ -356,6 +382,7 @@ def ensure_tables(spark: SparkSession, tables: tuple[TableDef, ...] = ALL_TABLES
     for table in tables:
         namespace, name = table.identifier.split(".")
         if (namespace, name) in existing:
+            add_missing_columns(spark, table)
             continue
         for statement in create_statements(table):
             spark.sql(statement)

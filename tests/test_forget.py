@@ -100,7 +100,7 @@ def test_a_forgotten_user_is_gone_from_every_table_branch_snapshot_and_file(
     quoting.writeTo(audit_name).append()
     (lakehouse.gx_root / "uncommitted" / "quoted.json").write_text(quoted)
     # When the user asks to be forgotten
-    report = forget(spark, lakehouse, GONE)
+    report = forget(spark, lakehouse, GONE, "privacy ticket 4711")
     assert report.audit_rows_scrubbed >= 1 and report.quality_files_scrubbed >= 1
 
     # Then no table's main holds a row of theirs, and everyone else's rows are all there
@@ -125,14 +125,14 @@ def test_a_forgotten_user_is_gone_from_every_table_branch_snapshot_and_file(
     for table in (T.VIEWING_EVENTS, T.QUARANTINE):
         snapshots = spark.table(f"{table.spark_name}.snapshots").count()
         assert snapshots == len(branches(spark, table)), table
-    # and the request is logged by a hash of the id, never the id itself
+    # and the request is logged by a hash of the id, never the id itself, with who asked
     logged = spark.table(T.ERASURES.spark_name).collect()
-    assert [(r["request_id"], r["user_sha256"]) for r in logged] == [
-        (report.request_id, user_sha256(GONE))
+    assert [(r["request_id"], r["user_sha256"], r["requested_by"]) for r in logged] == [
+        (report.request_id, user_sha256(GONE), "privacy ticket 4711")
     ]
     assert logged[0]["rows_deleted"] == report.rows_deleted > 0
     # and a second request for the same user finds nothing more to delete
-    assert forget(spark, lakehouse, GONE).rows_deleted == 0
+    assert forget(spark, lakehouse, GONE, "dpo@example.com").rows_deleted == 0
 
 
 @pytest.mark.parametrize("user", ["", " fm-1", "x" * 65, "tab\there"])
@@ -142,6 +142,17 @@ def test_a_user_id_the_feeds_cannot_carry_is_refused_in_one_line(
     assert main(["--home", str(tmp_path), "forget", "--user", user]) == 2
     err = capsys.readouterr().err
     assert err.startswith("viewership: error: --user must be a user id") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("requester", ["", "   ", "x" * 201, "line\nbreak"])
+def test_an_erasure_must_name_who_asked_in_one_line(
+    requester: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--home", str(tmp_path), "forget", "--user", "u1", "--requested-by", requester]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("viewership: error: --requested-by must name who asked")
+    assert err.count("\n") == 1
 
 
 def test_a_hostile_user_id_is_matched_literally(spark: SparkSession) -> None:

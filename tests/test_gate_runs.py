@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from datetime import date
 
@@ -208,11 +209,11 @@ def test_an_interrupted_publication_is_finished_by_the_next_run(
     assert report is not None and report.status == "publishing"
     assert "publication was interrupted" in render_report(report, "table")
     # When the next run starts, it first finishes that publication from the kept branch
-    assert finish_interrupted_publications(spark) == ["t01"]
+    assert finish_interrupted_publications(spark, lakehouse) == ["t01"]
     snapshots = main_snapshots(lakehouse)
     assert {name: snapshots[name] for name in heads} == heads
     assert branch_heads(lakehouse, branch) == {}
-    assert finish_interrupted_publications(spark) == []
+    assert finish_interrupted_publications(spark, lakehouse) == []
     # and a rerun of the date converges to the tables of an uninterrupted run
     fact = rows(spark, T.USER_SHOW_DAILY, "user_id", "show_id", "watch_seconds")
     run(spark, lakehouse, D1, run_id="rerun", aggregates=["top_shows"])
@@ -223,3 +224,68 @@ def test_an_interrupted_publication_is_finished_by_the_next_run(
     ]
     report = latest_audit(lakehouse, D1)
     assert report is not None and (report.run_id, report.status) == ("rerun", "published")
+
+
+def test_a_run_that_another_run_published_under_stages_again_and_loses_nothing(
+    spark: SparkSession,
+    lakehouse: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a published day and the next one landed
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1)
+    _a_day(lakehouse, D2, events=6)
+    # and, while that day is being audited, another process commits to silver's main (in the
+    # cluster profile runs overlap: here it erases a user, as `viewership forget` would)
+    audit = run_module.DailyRun.audit
+    commits = []
+
+    def audited_under_a_commit(self: run_module.DailyRun) -> object:
+        if not commits:
+            branch = spark.conf.get("spark.wap.branch")
+            spark.conf.unset("spark.wap.branch")
+            spark.sql(f"DELETE FROM {T.VIEWING_EVENTS.spark_name} WHERE user_id = 'u0'")
+            spark.conf.set("spark.wap.branch", branch)
+            commits.append(main_snapshots(lakehouse)[T.VIEWING_EVENTS.identifier])
+        return audit(self)
+
+    monkeypatch.setattr(run_module.DailyRun, "audit", audited_under_a_commit)
+    # When the run reaches publication
+    with caplog.at_level(logging.WARNING, logger="viewership.run"):
+        result = run(spark, lakehouse, D2)
+    # Then it finds silver's main moved, drops its branch, stages again on top and publishes
+    assert "main moved on silver.viewing_events" in caplog.text
+    assert "staging again (attempt 2 of 3)" in caplog.text
+    assert result.published == [t.identifier for t in T.AUDITED_TABLES]
+    # and nothing is lost: the other commit's erasure stands, and every event of the day is in
+    assert rows(spark, T.VIEWING_EVENTS, "event_id") == sorted(
+        (f"{day:%d}-{i}",)
+        for day, count in ((D1, 4), (D2, 6))
+        for i in range(count)
+        if i % 3 or day == D2
+    )
+    assert len(commits) == 1 and branch_heads(lakehouse, result.branch) == {}
+    report = latest_audit(lakehouse, D2)
+    assert report is not None and report.status == "published"
+    checks = [(e["table_name"], e["check_name"]) for e in report.expectations]
+    assert len(set(checks)) == len(checks)  # the verdicts of the attempt that published, once
+
+
+def test_a_cycle_that_loses_every_attempt_gives_up_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    attempts = []
+
+    def outrun() -> None:
+        attempts.append(len(attempts) + 1)
+        raise run_module.MainMoved("main moved on silver.viewing_events while audit_x was staged")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="viewership.run"),
+        pytest.raises(run_module.MainMoved, match="gave up after 3 attempts$") as lost,
+    ):
+        run_module.until_published(outrun)
+    assert attempts == [1, 2, 3] and "\n" not in str(lost.value)
+    assert caplog.text.count("staging again") == 2
+    assert run_module.until_published(lambda: "published") == "published"

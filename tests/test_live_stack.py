@@ -6,7 +6,8 @@ on S3) and a Spark standalone master and worker as processes on 127.0.0.1; Airfl
 that PostgreSQL with the LocalExecutor and its Spark connection on the master, and
 ``airflow backfill create`` asks its scheduler for three generated days, as a user would.
 Every aggregate table and every answer must equal the embedded default's, run date by date by
-the CLI on the same landing zone.
+the CLI on the same landing zone. Then two more dates are started by hand at once on the
+cluster profile, and both must publish with nothing lost.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pyiceberg.expressions import EqualTo
 
 import aggregates
 from jobs.registry import aggregate_tables, queries
+from schemas import tables as T
 from tests.airflow_kit import DAG_ID, airflow_json, backfill, running_airflow
 from tests.live_stack import S3_KEYS, native_stack
 from tests.test_cli import VIEWERSHIP, cli
@@ -33,6 +36,7 @@ from viewership.config import load_settings
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 DAYS = ("2026-11-01", "2026-11-03")
+RACE = ("2026-11-04", "2026-11-05")  # two dates run by hand at once, after the backfill
 SLOTS = 2  # the lakehouse pool: a date's aggregates two at a time, two cores each
 
 
@@ -55,13 +59,27 @@ def _answers(home: Path, env: dict[str, str] | None = None) -> list[object]:
     return answers
 
 
+def _race(root: Path, home: Path, env: dict[str, str]) -> list[tuple[int, str]]:
+    """Start the ingestion of both RACE dates at once; return their exit codes and stderr."""
+    logs = [root / f"race-{day}.log" for day in RACE]
+    racers = []
+    for day, log in zip(RACE, logs, strict=True):
+        with log.open("w") as out:
+            racers.append(subprocess.Popen(
+                [VIEWERSHIP, "--home", str(home), "run", "--date", day, "--ingest-only"],
+                env=env, stdout=subprocess.DEVNULL, stderr=out,
+            ))  # fmt: skip
+    codes = [racer.wait(timeout=1200) for racer in racers]
+    return [(code, log.read_text()) for code, log in zip(codes, logs, strict=True)]
+
+
 def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     on_cluster, embedded = tmp_path / "on_cluster", tmp_path / "embedded"
     # The landing zone is generated while the stack starts
     gen = subprocess.Popen(
-        [VIEWERSHIP, "--home", str(on_cluster), "generate", "--start", DAYS[0], "--days", "3",
+        [VIEWERSHIP, "--home", str(on_cluster), "generate", "--start", DAYS[0], "--days", "5",
          "--events-per-day", "1000", "--seed", "11"],
         stdout=subprocess.DEVNULL, stderr=(gen_log := (tmp_path / "generate.log").open("w")),
     )  # fmt: skip
@@ -136,6 +154,7 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
                 lambda: (reference.wait(timeout=900), _answers(embedded))
             )
             cluster_answers = _answers(on_cluster, env)
+            raced = _race(tmp_path, on_cluster, env)
             finished, answers = embedded_answers.result()
 
     # and the embedded default, run date by date on the same landing zone, agrees everywhere
@@ -144,3 +163,20 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
         assert rows == _published({}, embedded, identifier), identifier
         assert rows
     assert cluster_answers == answers
+    # And two dates' runs started by hand at once on the cluster both publish: the one that
+    # publishes second finds main moved under its branch, stages again, and loses nothing
+    assert [code for code, _ in raced] == [0, 0], raced
+    assert sum("staging again" in err for _, err in raced) == 1, raced
+    catalog = load_catalog(load_settings(on_cluster, env=env))
+    for day in RACE:
+        report = json.loads(cli(on_cluster, "audit", "--date", day, "--format", "json", env=env)
+                            .stdout)  # fmt: skip
+        assert report["status"] == "published"
+        events = next(f for f in report["feeds"] if f["feed"] == "viewing_events")
+        in_silver = catalog.load_table("silver.viewing_events").scan(
+            row_filter=EqualTo("arrival_date", day)
+        )
+        assert in_silver.to_arrow().num_rows == events["accepted"] > 0
+    refs = {t.identifier: set(catalog.load_table(t.identifier).metadata.refs)
+            for t in T.AUDITED_TABLES}  # fmt: skip
+    assert refs == {t.identifier: {"main"} for t in T.AUDITED_TABLES}

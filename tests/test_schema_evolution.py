@@ -1,9 +1,12 @@
-"""Schema evolution: new fields in the events, and a new column in a silver table."""
+"""Schema evolution: new fields in the events, a new column in a silver table, and a home
+made by an earlier version gaining the columns defined since."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
+from pyiceberg.schema import Schema
 from pyspark.sql import SparkSession
 
 from schemas import tables as T
@@ -62,3 +65,22 @@ def test_a_new_event_field_is_accepted_kept_in_raw_and_a_silver_column_is_added_
         ]  # fmt: skip
     finally:
         spark.sql(f"ALTER TABLE {T.VIEWING_EVENTS.spark_name} DROP COLUMN subtitles")
+
+
+def test_a_table_made_before_a_column_was_defined_gains_it_in_place(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    # Given the erasure log as an earlier version made it, without requested_by, with a row
+    older = dataclasses.replace(T.ERASURES, schema=Schema(*T.ERASURES.schema.fields[:-1]))
+    T.ensure_tables(spark, (older,))
+    spark.sql(f"INSERT INTO {T.ERASURES.spark_name} VALUES "
+              "('r1', 'abc', TIMESTAMP '2026-11-01 00:00:00', 1, 0, 0, '{}')")  # fmt: skip
+    files = _data_files(spark, T.ERASURES)
+    # When the current version ensures its tables
+    T.ensure_tables(spark, (T.ERASURES,))
+    # Then the column is added as a schema change: no file rewritten, the old row reads null
+    assert spark.table(T.ERASURES.spark_name).columns == T.ERASURES.schema.column_names
+    assert _data_files(spark, T.ERASURES) == files
+    assert rows(spark, T.ERASURES, "request_id", "requested_by") == [("r1", None)]
+    # and ensuring again changes nothing
+    assert T.add_missing_columns(spark, T.ERASURES) == []

@@ -6,6 +6,7 @@ Every failure a person can act on ends as one line on standard error and a non-z
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -108,6 +109,10 @@ def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentPa
         help="erase a user from every table, branch and kept snapshot (logged by a hash)",
     )
     forget.add_argument("--user", required=True, help="the user id, as the feeds carry it")
+    forget.add_argument(
+        "--requested-by",
+        help="who asked, kept in the erasure log: a name, an e-mail or a ticket (default: you)",
+    )
 
     query = commands.add_parser(
         "query", help="answer a question over a period (each aggregate may declare one)"
@@ -176,7 +181,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.registry import DeclarationError, registry
-    from jobs.run import run_aggregate
+    from jobs.run import each_aggregate, run_aggregate
     from viewership.spark import get_spark
 
     _require_home(settings)
@@ -189,14 +194,11 @@ def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
         raise DeclarationError("; ".join(broken))
     run_id = args.run_id or uuid.uuid4().hex[:8]
     spark = get_spark(settings, app_name=f"viewership-aggregate-{'+'.join(runnable)}")
-    refusals = []
-    for name in runnable:  # one application, one Write-Audit-Publish cycle per aggregate
-        try:
-            days = run_aggregate(spark, settings, name, args.date, run_id)
-        except PublicationRefused as refused:
-            refusals.append(str(refused))
-        else:
-            print(f"{args.date}: {name} published for {len(days)} date(s)")
+    refusals = each_aggregate(  # one application, one Write-Audit-Publish cycle per aggregate
+        runnable,
+        lambda name: run_aggregate(spark, settings, name, args.date, run_id),
+        lambda name, days: print(f"{args.date}: {name} published for {len(days)} date(s)"),
+    )
     if broken:  # the others ran: a broken declaration does not hold back its neighbours
         raise DeclarationError("; ".join(broken + refusals))
     if refusals:
@@ -265,19 +267,30 @@ def _maintain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _login() -> str:
+    """The user running the command, for the erasure log when no requester is named."""
+    try:
+        return getpass.getuser()
+    except OSError:  # a container's uid with no name
+        return f"uid {os.getuid()}"
+
+
 def _forget(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.forget import check_user_id, forget
+    from jobs.forget import check_requester, check_user_id, forget
     from viewership.spark import get_spark
 
     _require_home(settings)
     user = check_user_id(args.user)  # before a Spark session starts: a typo costs nothing
-    report = forget(get_spark(settings, app_name="viewership-forget"), settings, user)
+    requester = check_requester(_login() if args.requested_by is None else args.requested_by)
+    spark = get_spark(settings, app_name="viewership-forget")
+    report = forget(spark, settings, user, requester)
     tables = sum(1 for count in report.deleted.values() if count)
     print(
         f"erasure {report.request_id}: deleted {report.rows_deleted:,} row(s) from "
         f"{tables} table branch(es), scrubbed {report.audit_rows_scrubbed:,} audit record(s) "
         f"and {report.quality_files_scrubbed:,} quality file(s), expired the snapshots that "
-        f"held them; logged as user sha256 {report.user_sha256[:16]}..."
+        f"held them; logged as user sha256 {report.user_sha256[:16]}..., requested by "
+        f"{report.requested_by}"
     )
     return 0
 

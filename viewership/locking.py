@@ -68,6 +68,14 @@ def commit_lock(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
+def publication_lock(settings: Settings) -> Iterator[None]:
+    """Publish in turn, in every profile: between a run's check that no table's main moved
+    and its last fast-forward, no other run may fast-forward (``jobs.wap.check_heads``)."""
+    with _flock(settings.lock_dir / "publication.lock", blocking=True):
+        yield
+
+
+@contextmanager
 def gate_lock(settings: Settings) -> Iterator[None]:
     """Take the GX file project in turn: GX rewrites its configuration, suites and Data Docs
     as it validates, and two processes doing so at once could read each other's half-written
