@@ -23,6 +23,8 @@ from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.metadata_types import FailureSeverity
 from pyspark.sql import DataFrame
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from data_quality.suites import (
     ERROR,
@@ -98,12 +100,65 @@ def build_suite(
     return gx.ExpectationSuite(name=table, expectations=expectations)
 
 
+# The GX stores that a file context reads as it opens and registers suites; all of them are
+# rewritten from the code by every run (_register), so a broken one can simply go.
+_STORES = ("expectations", "validation_definitions", "checkpoints")
+# Validation results are only added: a killed run can have left at most its own, the newest.
+_NEWEST_RESULTS = 64
+
+
+def _readable(path: Path) -> bool:
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text("utf-8"))
+            return True
+        loaded = YAML(typ="safe").load(path.read_text("utf-8"))
+        return path.name != "great_expectations.yml" or (
+            isinstance(loaded, dict) and "config_version" in loaded
+        )
+    except (ValueError, OSError, YAMLError):  # truncated JSON or YAML, bytes cut mid-character
+        return False
+
+
+def repair_project(root: Path) -> list[Path]:
+    """Remove the GX files that a killed run left half written; return them.
+
+    GX rewrites its files in place, not atomically: a run killed while it writes a suite
+    leaves a truncated file that every later run would fail to read. Everything removed here is
+    written again from the code (or, for the project file and its config variables, which hold
+    nothing of ours, scaffolded again) as the run goes on; a half-written validation result
+    loses only that result.
+    """
+    results = sorted((root / "uncommitted" / "validations").rglob("*.json"),
+                     key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+    candidates = [
+        *(path for store in _STORES for path in (root / store).rglob("*.json")),
+        *results[:_NEWEST_RESULTS],
+        *(path for path in (root / "great_expectations.yml",
+                            root / "uncommitted" / "config_variables.yml") if path.exists()),
+    ]  # fmt: skip
+    broken = [path for path in candidates if not _readable(path)]
+    variables = root / "uncommitted" / "config_variables.yml"
+    if root / "great_expectations.yml" in broken and variables.exists() and variables not in broken:
+        broken.append(variables)  # scaffolded with the project file (none of ours is in it)
+    for path in broken:
+        path.unlink()
+    if broken:
+        names = ", ".join(str(path.relative_to(root)) for path in broken)
+        log.warning("removed %d GX file(s) an interrupted run left half written: %s",
+                    len(broken), names)  # fmt: skip
+    return broken
+
+
 @cache
 def _context(root: str) -> AbstractDataContext:
     """The file context under the home (one per process); suites are registered as used."""
+    repair_project(Path(root))
     context = gx.get_context(mode="file", project_root_dir=str(Path(root).parent))
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    context.variables.save()
+    bars = context.variables.progress_bars  # a dict once read back from the project file
+    if not isinstance(bars, dict) or bars.get("globally") is not False:
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()  # only once: every rewrite is a window for a kill
     context.data_sources.add_or_update_spark(_DATASOURCE, persist=False)
     return context
 

@@ -8,6 +8,8 @@ must fail, at their configured severity.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -461,3 +463,36 @@ def test_the_gate_documentation_names_every_check() -> None:
         if f"`{check}`" not in text and f"`{check.removesuffix('_not_null')}`" not in text
     ]
     assert missing == []
+
+
+def test_gx_files_a_killed_run_left_half_written_are_removed_and_written_again(
+    spark: SparkSession,
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a GX project that has validated a batch
+    home = dataclasses.replace(settings, home=tmp_path)
+    batch = spark.createDataFrame(*reversed(GOOD[SIGNUPS_DAILY]))
+    gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="first", suites=SUITES)
+    root = home.gx_root
+    # and a run killed while GX rewrote its files in place: a suite cut to nothing, the newest
+    # validation result cut in half, the project file emptied
+    suite = root / "expectations" / "gold" / "signups_daily.json"
+    result = max((root / "uncommitted" / "validations").rglob("*.json"),
+                 key=lambda p: p.stat().st_mtime)  # fmt: skip
+    project = root / "great_expectations.yml"
+    suite.write_text("")
+    result.write_text(result.read_text()[: result.stat().st_size // 2])
+    project.write_text("")
+    # When the next process opens the project and validates
+    gate._context.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="viewership.gate"):
+        report = gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="next",
+                               suites=SUITES)  # fmt: skip
+    # Then the broken files were removed, said so, and the gate ran on a project written again
+    assert "removed 4 GX file(s) an interrupted run left half written" in caplog.text
+    assert report.outcomes and not report.errors
+    assert json.loads(suite.read_text())["name"] == SIGNUPS_DAILY
+    assert not result.exists() and "config_version" in project.read_text()
+    assert gate.repair_project(root) == []
