@@ -54,8 +54,13 @@ from viewership.locking import commit_lock, date_lock, publication_lock
 log = logging.getLogger("viewership.run")
 
 R = TypeVar("R")
-# How many times a run stages again when another run published under it (MainMoved).
-PUBLISH_ATTEMPTS = 3
+# How many times a run stages again when another run published under it (MainMoved) or
+# raced one of its staging commits.
+PUBLISH_ATTEMPTS = 5
+# Iceberg's REST catalog (1.10) answers a commit that raced another branch's commit to the same
+# table with a non-retryable error (apache/iceberg#15001, fixed in a later release): the run
+# stages again, as when main moved.
+_RACED_COMMIT = "Cannot add snapshot with sequence number"
 
 
 @dataclass
@@ -354,13 +359,25 @@ def _check_or_drop(
         raise
 
 
+def _lost_race(failure: Exception) -> MainMoved | None:
+    """The failure as a lost race to stage again after, or None for any other failure."""
+    if isinstance(failure, MainMoved):
+        return failure
+    if _RACED_COMMIT in str(failure):
+        return MainMoved(f"a concurrent commit raced this run's staging ({_RACED_COMMIT} ...)")
+    return None
+
+
 def until_published(attempt: Callable[[], R]) -> R:
     """Run a Write-Audit-Publish cycle again, from fresh inputs, when another run published
     under it (the cluster profile's runs overlap); give up after PUBLISH_ATTEMPTS."""
     for number in range(1, PUBLISH_ATTEMPTS + 1):
         try:
             return attempt()
-        except MainMoved as moved:
+        except Exception as failure:
+            moved = _lost_race(failure)
+            if moved is None:
+                raise
             if number == PUBLISH_ATTEMPTS:
                 raise MainMoved(f"{moved}; gave up after {PUBLISH_ATTEMPTS} attempts") from None
             log.warning("%s; staging again (attempt %d of %d)", moved, number + 1,

@@ -283,9 +283,26 @@ def test_a_cycle_that_loses_every_attempt_gives_up_in_one_line(
 
     with (
         caplog.at_level(logging.WARNING, logger="viewership.run"),
-        pytest.raises(run_module.MainMoved, match="gave up after 3 attempts$") as lost,
+        pytest.raises(run_module.MainMoved, match="gave up after 5 attempts$") as lost,
     ):
         run_module.until_published(outrun)
-    assert attempts == [1, 2, 3] and "\n" not in str(lost.value)
-    assert caplog.text.count("staging again") == 2
+    assert attempts == [1, 2, 3, 4, 5] and "\n" not in str(lost.value)
+    assert caplog.text.count("staging again") == 4
     assert run_module.until_published(lambda: "published") == "published"
+
+
+def test_a_staging_commit_the_rest_catalog_raced_is_staged_again_any_other_failure_is_not() -> None:
+    raced = ["Cannot add snapshot with sequence number 6 older than last sequence number 6"]
+
+    def flaky() -> str:
+        if raced:
+            raise RuntimeError(f"BadRequestException: Malformed request: {raced.pop()}")
+        return "published"
+
+    assert run_module.until_published(flaky) == "published" and raced == []
+
+    def broken() -> str:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_module.until_published(broken)

@@ -36,7 +36,7 @@ from viewership.config import load_settings
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 DAYS = ("2026-11-01", "2026-11-03")
-RACE = ("2026-11-04", "2026-11-05")  # two dates run by hand at once, after the backfill
+RACE = ("2026-11-04", "2026-11-05")  # two dates run by hand at once, once Airflow has stopped
 SLOTS = 2  # the lakehouse pool: a date's aggregates two at a time, two cores each
 
 
@@ -60,7 +60,14 @@ def _answers(home: Path, env: dict[str, str] | None = None) -> list[object]:
 
 
 def _race(root: Path, home: Path, env: dict[str, str]) -> list[tuple[int, str]]:
-    """Start the ingestion of both RACE dates at once; return their exit codes and stderr."""
+    """Start the ingestion of both RACE dates at once; return their exit codes and stderr.
+
+    Their landing is written only now: the scheduler, stopped since, would have run its own
+    scheduled runs of those dates had it found them.
+    """
+    landed = cli(home, "generate", "--start", RACE[0], "--days", str(len(RACE)),
+                 "--events-per-day", "1000", "--seed", "12")  # fmt: skip
+    assert landed.returncode == 0, landed.stderr[-3000:]
     logs = [root / f"race-{day}.log" for day in RACE]
     racers = []
     for day, log in zip(RACE, logs, strict=True):
@@ -79,7 +86,7 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
     on_cluster, embedded = tmp_path / "on_cluster", tmp_path / "embedded"
     # The landing zone is generated while the stack starts
     gen = subprocess.Popen(
-        [VIEWERSHIP, "--home", str(on_cluster), "generate", "--start", DAYS[0], "--days", "5",
+        [VIEWERSHIP, "--home", str(on_cluster), "generate", "--start", DAYS[0], "--days", "3",
          "--events-per-day", "1000", "--seed", "11"],
         stdout=subprocess.DEVNULL, stderr=(gen_log := (tmp_path / "generate.log").open("w")),
     )  # fmt: skip
@@ -164,9 +171,10 @@ def test_the_dag_on_the_cluster_topology_publishes_the_embedded_answers(
         assert rows
     assert cluster_answers == answers
     # And two dates' runs started by hand at once on the cluster both publish: the one that
-    # publishes second finds main moved under its branch, stages again, and loses nothing
+    # publishes second finds main moved under its branch (or a staging commit raced), stages
+    # again, and loses nothing
     assert [code for code, _ in raced] == [0, 0], raced
-    assert sum("staging again" in err for _, err in raced) == 1, raced
+    assert any("staging again" in err for _, err in raced), raced
     catalog = load_catalog(load_settings(on_cluster, env=env))
     for day in RACE:
         report = json.loads(cli(on_cluster, "audit", "--date", day, "--format", "json", env=env)
