@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -72,3 +73,13 @@ def lakehouse(settings: Settings, spark: SparkSession) -> Iterator[Settings]:
 @pytest.fixture()
 def landing(lakehouse: Settings) -> Path:
     return lakehouse.landing
+
+
+@pytest.fixture()
+def logs(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """``caplog`` that sees the project's loggers too: the CLI, which some tests run in-process,
+    stops them from propagating to the root logger that ``caplog`` listens on."""
+    monkeypatch.setattr(logging.getLogger("viewership"), "propagate", True)
+    return caplog

@@ -469,7 +469,7 @@ def test_gx_files_a_killed_run_left_half_written_are_removed_and_written_again(
     spark: SparkSession,
     settings: Settings,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     # Given a GX project that has validated a batch
     home = dataclasses.replace(settings, home=tmp_path)
@@ -487,11 +487,11 @@ def test_gx_files_a_killed_run_left_half_written_are_removed_and_written_again(
     project.write_text("")
     # When the next process opens the project and validates
     gate._context.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="viewership.gate"):
+    with logs.at_level(logging.WARNING, logger="viewership.gate"):
         report = gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="next",
                                suites=SUITES)  # fmt: skip
     # Then the broken files were removed, said so, and the gate ran on a project written again
-    assert "removed 4 GX file(s) an interrupted run left half written" in caplog.text
+    assert "removed 4 GX file(s) an interrupted run left half written" in logs.text
     assert report.outcomes and not report.errors
     assert json.loads(suite.read_text())["name"] == SIGNUPS_DAILY
     assert not result.exists() and "config_version" in project.read_text()
