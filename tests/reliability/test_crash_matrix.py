@@ -41,7 +41,7 @@ FIRST = date(2026, 11, 1)
 DAY = FIRST + timedelta(days=1)
 AGGREGATE = "top_shows"
 # One pseudonym key for both homes, so that their gold facts compare row for row.
-SECRET = "crash-matrix"
+PSEUDONYM_KEY = "crash-matrix"
 # Columns a rerun legitimately writes differently: which run wrote the row.
 RUN_COLUMNS = {"run_id"}
 INGEST = ("run", "--date", str(DAY), "--ingest-only")
@@ -166,10 +166,10 @@ def test_a_run_killed_anywhere_leaves_no_partial_table_and_its_rerun_converges(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("VIEWERSHIP_PSEUDONYM_SECRET", SECRET)
-    reference = dataclasses.replace(lakehouse, pseudonym_key=SECRET)
+    monkeypatch.setenv("VIEWERSHIP_PSEUDONYM_SECRET", PSEUDONYM_KEY)
+    reference = dataclasses.replace(lakehouse, pseudonym_key=PSEUDONYM_KEY)
     crashed_home = tmp_path / "crashed"
-    crashed = load_settings(crashed_home, env={"VIEWERSHIP_PSEUDONYM_SECRET": SECRET})
+    crashed = load_settings(crashed_home, env={"VIEWERSHIP_PSEUDONYM_SECRET": PSEUDONYM_KEY})
     generate_landing(spark, reference.landing, FIRST, 2, 300, seed=3)
     shutil.copytree(reference.landing, crashed.landing)
     # The first day is published in both homes, so that "old state" holds rows.
