@@ -19,7 +19,7 @@ from jobs.wap import branches
 from schemas import tables as T
 from schemas.regions import country_regions
 from viewership.config import Settings
-from viewership.locking import commit_lock
+from viewership.locking import commit_lock, publication_lock
 
 log = logging.getLogger("viewership.maintenance")
 
@@ -103,12 +103,21 @@ def expire(
 
 
 def remove_orphans(
-    spark: SparkSession, table: T.TableDef, older_than: datetime, report: MaintenanceReport
+    spark: SparkSession,
+    table: T.TableDef,
+    older_than: datetime,
+    report: MaintenanceReport,
+    prefix_listing: bool = False,
 ) -> None:
-    """Delete files no snapshot references (left by killed runs), once they are old enough."""
+    """Delete files no snapshot references (left by killed runs), once they are old enough.
+
+    With ``prefix_listing`` the table's FileIO lists its files (S3 in the cluster profile,
+    which has no Hadoop file system for s3://); else Hadoop lists the local warehouse.
+    """
+    listing = ", prefix_listing => true" if prefix_listing else ""
     removed = spark.sql(
         f"CALL lake.system.remove_orphan_files(table => '{table.identifier}', "
-        f"older_than => {_ts(older_than)})"
+        f"older_than => {_ts(older_than)}{listing})"
     ).collect()
     report.orphans_removed[table.identifier] = len(removed)
 
@@ -163,8 +172,12 @@ def _delete_raw_lines(spark: SparkSession, region: str | None, cutoff: date) -> 
 def maintain(spark: SparkSession, settings: Settings, as_of: date) -> MaintenanceReport:
     """The weekly maintenance of every table, holding the embedded profile's commit lock.
 
-    Retention comes from the settings: ``snapshot_retention_days`` and ``region_retention``.
+    Each table is maintained under the publication lock, so that no run fast-forwards a main
+    that a compaction is rewriting (Iceberg would fail the compaction); a run staged meanwhile
+    finds the main it staged on moved, and stages again. Retention comes from the settings:
+    ``snapshot_retention_days`` and ``region_retention``.
     """
+    prefix_listing = settings.warehouse.startswith("s3://")
     snapshot_retention_days = settings.snapshot_retention_days
     report = MaintenanceReport(as_of)
     keep_since = _midnight(as_of - timedelta(days=snapshot_retention_days))
@@ -172,13 +185,16 @@ def maintain(spark: SparkSession, settings: Settings, as_of: date) -> Maintenanc
         tables = T.ALL_TABLES + aggregate_tables()
         T.ensure_tables(spark, tables)
         # Retention first: its deletes are then compacted and their old snapshots expired.
-        apply_region_retention(spark, settings.region_retention, as_of, report)
+        with publication_lock(settings):
+            apply_region_retention(spark, settings.region_retention, as_of, report)
         for table in tables:
-            compact(spark, table, report)
-            drop_stale_audit_branches(
-                spark, table, as_of - timedelta(days=snapshot_retention_days), report
-            )
-            expire(spark, table, keep_since, report)
-            remove_orphans(spark, table, _midnight(as_of) - ORPHAN_SAFETY, report)
+            with publication_lock(settings):
+                compact(spark, table, report)
+                drop_stale_audit_branches(
+                    spark, table, as_of - timedelta(days=snapshot_retention_days), report
+                )
+                expire(spark, table, keep_since, report)
+                remove_orphans(spark, table, _midnight(as_of) - ORPHAN_SAFETY, report,
+                               prefix_listing)  # fmt: skip
             log.info("maintained %s", table.identifier)
     return report
