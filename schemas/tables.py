@@ -7,6 +7,7 @@ Jobs name tables only through the constants here; ``ensure_tables`` creates what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -24,7 +25,9 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
-from pyspark.sql import SparkSession
+
+if TYPE_CHECKING:  # queries import the table definitions without starting PySpark's imports
+    from pyspark.sql import SparkSession
 
 # Write-Audit-Publish: with write.wap.enabled a session's spark.wap.branch stages writes on a
 # branch; without it Iceberg silently writes to main.

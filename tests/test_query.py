@@ -602,3 +602,25 @@ def test_random_data_matches_a_python_reference(tmp_path: Path) -> None:
         for pair in query.co_watch(settings, start, end, limit=1000):
             assert pair["show_a"] < pair["show_b"]
             assert 1 <= pair["co_viewers"] <= min(viewers[pair["show_a"]], viewers[pair["show_b"]])
+
+
+# --- an independent engine over the same files -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["top-shows", "genres", "co-watch", "signups"])
+def test_duckdb_reading_the_data_files_agrees_with_each_answer(home: Settings, name: str) -> None:
+    """The benchmark's baseline (DuckDB scanning the Parquet files PyIceberg plans) gives the
+    command line's answer: the harness compares the two engines on answers that are equal."""
+    from benchmarks.__main__ import QUERIES, same_answer
+    from benchmarks.duckdb_answer import answer
+
+    theirs = answer(home, name, START, END)
+    words = QUERIES[name]
+    ours = {
+        "top-shows": lambda: query.top_shows(home, START, END, limit=int(words[-1])),
+        "genres": lambda: query.genres(home, START, END, limit=int(words[-1])),
+        "co-watch": lambda: query.co_watch(home, START, END, limit=int(words[-1])),
+        "signups": lambda: query.signups(home, START, END, by=words[-1]),
+    }[name]()
+    assert ours and same_answer(name, ours, theirs)
+    assert not same_answer(name, ours, theirs[1:] + theirs[:1]) or len(theirs) == 1

@@ -58,7 +58,7 @@ def top_shows(settings: Settings, start: date, end: date, limit: int = 10) -> li
     facts = reader.scan(
         USER_SHOW_DAILY,
         ("user_id", "show_id", "watch_seconds", "qualified"),
-        _between("event_date", start, end),
+        period_filter("event_date", start, end),
     )
     if facts.num_rows == 0:
         return []
@@ -84,7 +84,7 @@ def genres(
     _check_limit(limit)
     region = None if region is None else _known_region(region)
     reader = Reader.open(settings)
-    row_filter = _between("event_date", start, end)
+    row_filter = period_filter("event_date", start, end)
     if region is not None:
         row_filter = And(row_filter, EqualTo("region", region))
     facts = reader.scan(
@@ -120,11 +120,11 @@ def co_watch(settings: Settings, start: date, end: date, limit: int = 10) -> lis
     facts = reader.scan(
         USER_SHOW_DAILY,
         ("user_id", "show_id", "qualified"),
-        And(_between("event_date", start, end), EqualTo("qualified", True)),
+        And(period_filter("event_date", start, end), EqualTo("qualified", True)),
     )
     if facts.num_rows == 0:
         return []
-    rows = _run("co_watch.sql", {"facts": facts}, {"limit": limit, "seed": _seed_shows(limit)})
+    rows = _run("co_watch.sql", {"facts": facts}, {"limit": limit, "seed": seed_shows(limit)})
     return [
         {
             "rank": r["rank"],
@@ -147,7 +147,7 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
     table = reader.scan(
         SIGNUPS_DAILY,
         ("signup_date", "region", "plan", "new_users"),
-        _between("signup_date", start, end),
+        period_filter("signup_date", start, end),
     )
     rows = _run("signups.sql", {"signups": table}, {"by": by}) if table.num_rows else []
     if by == "total":
@@ -211,7 +211,7 @@ def _run(
     sql_file: str, tables: dict[str, pa.Table], params: dict[str, object]
 ) -> list[dict[str, Any]]:
     """Run one packaged SQL file over the Arrow tables."""
-    return run_sql(_sql(sql_file), tables, params)
+    return run_sql(packaged_sql(sql_file), tables, params)
 
 
 def run_sql(
@@ -241,7 +241,7 @@ def period_tables(
         first = table.schema.fields[0]
         columns = tuple(f.name for f in table.schema.fields)
         if isinstance(first.field_type, DateType):
-            scanned[name] = reader.scan(table, columns, _between(first.name, start, end))
+            scanned[name] = reader.scan(table, columns, period_filter(first.name, start, end))
         else:
             scanned[name] = reader.scan(table, columns)
     return scanned
@@ -263,12 +263,12 @@ def _cores() -> int:
 
 
 @cache
-def _sql(name: str) -> str:
+def packaged_sql(name: str) -> str:
     """The text of one packaged SQL file (package data, so it ships with the wheel)."""
     return resources.files("viewership").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def _seed_shows(limit: int) -> int:
+def seed_shows(limit: int) -> int:
     """Fewest most-viewed shows whose pairs can bound the ``limit``-th pair (co_watch.sql).
 
     Past 64 shows the seed join would cost about as much as the full one: co_watch.sql then
@@ -280,7 +280,7 @@ def _seed_shows(limit: int) -> int:
     return shows
 
 
-def _between(column: str, start: date, end: date) -> BooleanExpression:
+def period_filter(column: str, start: date, end: date) -> BooleanExpression:
     """The inclusive period as a partition-pruning scan filter."""
     return And(
         GreaterThanOrEqual(column, start.isoformat()),

@@ -1,0 +1,150 @@
+"""The benchmark harness: its arithmetic on hand-made reports, and its quick mode end to end.
+
+Nothing here times anything or judges a figure: the quick mode only proves that every figure
+is measured and reported (a full run's figures are in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.__main__ import label, volume
+from benchmarks.report import markdown, scaling, targets
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "events"),
+    [
+        ("100k", 100_000),
+        ("1M", 1_000_000),
+        ("10m", 10_000_000),
+        ("2.5k", 2_500),
+        ("5000", 5_000),
+    ],  # fmt: skip
+)
+def test_volumes_are_read_and_labelled(text: str, events: int) -> None:
+    assert volume(text) == events
+    assert volume(label(events)) == events
+
+
+@pytest.mark.parametrize("text", ["", "k", "lots", "1x", "999"])
+def test_a_bad_volume_is_one_clear_error(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        volume(text)
+
+
+def _samples(*values: float) -> dict[str, Any]:
+    return {"median": sorted(values)[len(values) // 2], "min": min(values),
+            "max": max(values), "n": len(values), "values": list(values)}  # fmt: skip
+
+
+def _report(mode: str) -> dict[str, Any]:
+    def volume_entry(events: int, run: float, floor: float, memory: int) -> dict[str, Any]:
+        return {
+            "events": events,
+            "landing": {"floor": _samples(floor), "generator": _samples(floor * 1.5)},
+            "pipeline": {"floor": _samples(floor, floor), "end_to_end": _samples(run),
+                         "memory": {"python": 1, "jvm": memory - 1, "total": memory}},
+        }  # fmt: skip
+
+    return {
+        "mode": mode,
+        "started": "2026-11-25T10:00:00+00:00",
+        "seconds": 600.0,
+        "machine": {
+            "cpu": "test cpu",
+            "cores": 2,
+            "memory_gib": 24,
+            "os": "linux",
+            "python": "3.11",
+            "java": "17",
+            "pyspark": "4",
+            "pyiceberg": "0.12",
+            "duckdb": "1",
+        },  # fmt: skip
+        "settings": {"repeat": 2, "query_events": 1_000_000},
+        "volumes": {
+            "1M": volume_entry(1_000_000, 40.0, 10.0, 2 * 2**30),
+            "10M": volume_entry(10_000_000, 300.0, 80.0, 3 * 2**30),
+        },
+        "depth": {
+            "depth": 30,
+            "events": 100_000,
+            "depth_1": _samples(10.0),
+            "depth_n": _samples(11.0),
+        },  # fmt: skip
+        "queries": {
+            "days": 7,
+            "top-shows": {
+                "cli": _samples(0.8),
+                "duckdb": _samples(0.5),
+                "ratio": 1.6,
+                "same_answer": True,
+                "rows": 10,
+            },  # fmt: skip
+        },
+    }
+
+
+def test_a_full_run_is_judged_against_each_target() -> None:
+    verdicts = {t["figure"]: t["met"] for t in targets(_report("full"))}
+    assert verdicts == {
+        "end-to-end / floor at 1M": False,  # 40 / 10 = 4.0 > 3.0
+        "depth 30 / depth 1": True,  # 1.1
+        "query top-shows: seconds": True,
+        "query top-shows: / DuckDB": True,
+        "query top-shows: same answer as DuckDB": True,
+        "time 10M / 1M": True,  # 300 / 40 = 7.5
+        "generator / floor at 1M": True,  # 1.5
+    }
+
+
+def test_a_quick_run_reports_the_figures_without_judging_them() -> None:
+    report = _report("quick")
+    assert {t["met"] for t in targets(report)} == {None}
+    assert scaling(report) == [{"step": "10M / 1M", "volume": 10.0, "time": 7.5, "memory": 1.5}]
+    report["targets"] = targets(report)
+    text = markdown(report)
+    assert "| end-to-end / floor at 1M | 4.00 | <= 3.0 | not judged |" in text
+    assert "| 10M / 1M | 10 | 7.50 | 1.50 |" in text
+    assert "| top-shows | 0.80 (0.80–0.80) | 0.50 (0.50–0.50) | 1.60 | yes | 10 |" in text
+
+
+@pytest.mark.slow
+def test_quick_mode_measures_and_saves_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--home", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = tmp_path / "benchmarks"
+    report = json.loads((saved / "latest.json").read_text())
+    assert (saved / "latest.md").read_text() == done.stdout
+    assert len(list((saved / "runs").glob("*.json"))) == 1
+    assert not (saved / "work").exists()  # the generated data is gone
+    assert len(report["volumes"]) == 2
+    for figures in report["volumes"].values():
+        pipeline = figures["pipeline"]
+        assert pipeline["end_to_end"]["n"] == pipeline["floor"]["n"] == 1
+        assert pipeline["end_to_end"]["median"] > 0 and pipeline["floor"]["median"] > 0
+        assert pipeline["memory"]["jvm"] > 0 and pipeline["memory"]["python"] > 0
+        assert any(m["ends"].startswith("published") for m in pipeline["phases"])
+        assert figures["landing"]["generator"]["median"] > 0
+        assert figures["landing"]["floor_rows"] > figures["events"]  # events, signups, shows
+    queries = {k: v for k, v in report["queries"].items() if isinstance(v, dict)}
+    assert sorted(queries) == ["co-watch", "genres", "signups", "top-shows"]
+    assert all(q["same_answer"] and q["rows"] > 0 for q in queries.values())
+    assert report["depth"]["depth_n"]["median"] > 0
+    assert {t["met"] for t in report["targets"]} == {None}
+    for heading in ("## Targets", "## One arrival day", "## Scaling", "## Where the daily run",
+                    "## History depth", "## Queries"):  # fmt: skip
+        assert heading in done.stdout
