@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +31,6 @@ class Samples:
             "values": self.values,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Samples:
-        return cls(list(data["values"]))
-
 
 @contextmanager
 def stopwatch(into: Samples) -> Iterator[None]:
@@ -42,15 +38,6 @@ def stopwatch(into: Samples) -> Iterator[None]:
     started = time.perf_counter()
     yield
     into.values.append(time.perf_counter() - started)
-
-
-def timed(action: Callable[[], object], repeat: int) -> Samples:
-    """Wall time of ``repeat`` calls of ``action``."""
-    samples = Samples()
-    for _ in range(repeat):
-        with stopwatch(samples):
-            action()
-    return samples
 
 
 def _status(pid: int) -> dict[str, str]:
@@ -67,16 +54,6 @@ def _children(pid: int) -> list[int]:
         children = task / "children"
         if children.exists():
             found += [int(c) for c in children.read_text().split()]
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (Linux /proc)."""
-    found, queue = [], [pid]
-    while queue:
-        for child in _children(queue.pop()):
-            found.append(child)
-            queue.append(child)
     return found
 
 
