@@ -7,14 +7,18 @@ import zlib
 from datetime import date
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.validate import UTF8_BOM, Reason
 
 LINES_SCHEMA = T.StructType(
-    [T.StructField("source_file", T.StringType()), T.StructField("raw_line", T.BinaryType())]
+    [
+        T.StructField("source_file", T.StringType()),
+        T.StructField("raw_line", T.BinaryType()),
+        T.StructField("first_line", T.LongType()),
+    ]
 )
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -43,6 +47,10 @@ def is_readable(path: Path) -> bool:
 def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFrame:
     """Every line of the files as exact bytes with its file (relative to the landing root).
 
+    Spark splits a large plain file into several partitions, so each row also carries
+    ``first_line``: the number, in its file, of the first line of the split it was read from.
+    Validation numbers the lines of a split from there (``jobs.validate.validated``).
+
     A file that claims gzip but is not becomes one line holding its whole content, which
     validation quarantines as ``unreadable_file``: kept, never dropped.
     """
@@ -50,7 +58,7 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
     readable = [p for p in files if p not in unreadable]
     root = str(landing.resolve())
     lines = spark.createDataFrame(
-        [(str(p.resolve().relative_to(root)), p.read_bytes()) for p in unreadable],
+        [(str(p.resolve().relative_to(root)), p.read_bytes(), 1) for p in unreadable],
         LINES_SCHEMA,
     )
     if readable:
@@ -62,9 +70,30 @@ def read_lines(spark: SparkSession, landing: Path, files: list[Path]) -> DataFra
             f"^{_regex_literal(root)}/?",
             "",
         )
-        lines = text.select(
-            relative.alias("source_file"), F.col("value").cast("binary").alias("raw_line")
-        ).unionByName(lines)
+        split_lines = text.select(
+            relative.alias("source_file"),
+            F.col("_metadata.file_block_start").alias("block_start"),
+            F.col("value").cast("binary").alias("raw_line"),
+        )
+        # A split holds the lines that start in its byte range: the lines of the splits
+        # before it in the same file come first. Counting them reads the text once more in the
+        # JVM, which costs little beside validating each line in Python.
+        before = Window.partitionBy("source_file").orderBy("block_start")
+        splits = (
+            split_lines.groupBy("source_file", "block_start")
+            .agg(F.count("*").alias("n"))
+            .select(
+                "source_file",
+                "block_start",
+                (F.sum("n").over(before) - F.col("n") + 1).alias("first_line"),
+            )
+        )
+        # Broadcast: the lines keep their partitions and their order within each split.
+        lines = (
+            split_lines.join(F.broadcast(splits), ["source_file", "block_start"])
+            .select("source_file", "raw_line", "first_line")
+            .unionByName(lines)
+        )
     return lines
 
 

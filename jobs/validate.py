@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from schemas import contract
 
@@ -339,15 +340,17 @@ def _validate_batches(
     names = FIELDS[feed].names
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        # Files are never split across partitions, so lines of a file arrive in order here.
-        current_file, line_number = None, 0
+        # The lines of one split of a file arrive together and in order; each row names the
+        # number of its split's first line in the file.
+        current_split, line_number = None, 0
         for batch in batches:
             columns: dict[str, list[Any]] = {name: [] for name in schema.names}
             raws = batch.column("raw_line").to_pylist()
             files = batch.column("source_file").to_pylist()
-            for raw, source_file in zip(raws, files, strict=True):
-                if source_file != current_file:
-                    current_file, line_number = source_file, 0
+            firsts = batch.column("first_line").to_pylist()
+            for raw, source_file, first in zip(raws, files, firsts, strict=True):
+                if (source_file, first) != current_split:
+                    current_split, line_number = (source_file, first), first - 1
                 line_number += 1
                 if line_number == 1 and source_file in bom_files:
                     raw = UTF8_BOM + raw  # the text reader skips a file's leading BOM
@@ -368,14 +371,18 @@ def _validate_batches(
 def validated(
     lines: DataFrame, feed: str, ctx: Context, bom_files: frozenset[str] = frozenset()
 ) -> DataFrame:
-    """Check every line of (source_file, raw_line) and return envelope + typed feed fields.
+    """Check every line of (source_file, raw_line[, first_line]) and return envelope + typed
+    feed fields, each line numbered within its file.
 
+    ``first_line`` is the number of the first line of the split a row was read from
+    (``jobs.ingest.read_lines``); without it, each file is taken as read whole, from line 1.
     ``bom_files`` names the files that start with a UTF-8 byte-order mark: Spark's text reader
     drops it from their first line, and it is put back so the line is kept byte for byte.
     """
     from pyspark.sql.pandas.types import from_arrow_schema
 
     spark_schema = from_arrow_schema(output_schema(feed))
-    return lines.select("source_file", "raw_line").mapInArrow(
-        _validate_batches(feed, ctx, bom_files), spark_schema
-    )
+    first_line = F.col("first_line") if "first_line" in lines.columns else F.lit(1)
+    return lines.select(
+        "source_file", "raw_line", first_line.cast("long").alias("first_line")
+    ).mapInArrow(_validate_batches(feed, ctx, bom_files), spark_schema)

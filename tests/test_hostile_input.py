@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
 from jobs.ingest import bom_files, mark_unreadable, read_lines, unreadable_files
-from jobs.validate import Context, Reason, check_line, validated
+from jobs.validate import UTF8_BOM, Context, Reason, check_line, validated
 from schemas.contract import FEEDS
 from schemas.regions import country_regions
 from tests.reliability.report import write_matrix
@@ -209,3 +209,40 @@ def test_a_corrupt_gzip_and_an_empty_file_are_kept_not_fatal(
         "viewing_events/broken.jsonl.gz": (whole[: len(whole) // 2], "unreadable_file"),
         "viewing_events/empty.jsonl.gz": (b"", "unreadable_file"),
     }
+
+
+def test_a_file_that_spark_splits_is_numbered_as_one_file(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Spark reads a large plain file as several splits, one per task, and would number each
+    # split's lines from 1. Splits of 16 KiB make a file of 300 events (60 KiB) several.
+    folder = tmp_path / "landing" / "viewing_events"
+    folder.mkdir(parents=True)
+    good = json.dumps(GOOD_EVENT).encode()
+    big = [UTF8_BOM + good] + [good if i % 7 else b"not json %d" % i for i in range(1, 300)]
+    (folder / "big.jsonl").write_bytes(b"".join(line + b"\n" for line in big))
+    (folder / "small.jsonl").write_bytes(b"{}\n" + good + b"\n")
+    paths = sorted(folder.iterdir())
+    conf = {"spark.sql.files.maxPartitionBytes": "16k", "spark.sql.files.openCostInBytes": "0"}
+    saved = {key: spark.conf.get(key) for key in conf}
+    try:
+        for key, value in conf.items():
+            spark.conf.set(key, value)
+        lines = read_lines(spark, tmp_path / "landing", paths)
+        splits = sorted(
+            r["first_line"]
+            for r in lines.select("source_file", "first_line").distinct().collect()
+            if r["source_file"].endswith("big.jsonl")
+        )
+        assert len(splits) >= 3 and splits[0] == 1, splits
+        checked = validated(lines, "viewing_events", CTX, bom_files(tmp_path / "landing", paths))
+        got = {
+            (r["source_file"], r["line_number"]): bytes(r["raw_line"])
+            for r in checked.select("source_file", "line_number", "raw_line").collect()
+        }
+    finally:
+        for key, value in saved.items():
+            spark.conf.set(key, value)
+    expected = {("viewing_events/big.jsonl", n): line for n, line in enumerate(big, start=1)}
+    expected |= {("viewing_events/small.jsonl", 1): b"{}", ("viewing_events/small.jsonl", 2): good}
+    assert got == expected
