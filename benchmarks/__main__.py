@@ -1,8 +1,9 @@
 """``python -m benchmarks``: generate data, measure every figure, print and save the report.
 
 Each volume gets a home of its own under ``<home>/benchmarks/work`` and two processes (its
-landing step, then its pipeline step: benchmarks/worker.py); the history depth gets a third;
-the queries run from the shell against the home of the query volume. The report goes to
+landing step, then its pipeline step: benchmarks/worker.py); the history depth is measured by
+the pipeline step of its volume, and the queries run from the shell against the home of the
+query volume. The report goes to
 standard output and, as JSON and Markdown, to ``<home>/benchmarks/`` (``latest.*`` and a copy
 per run under ``runs/``).
 """
@@ -68,12 +69,14 @@ def say(message: str) -> None:
     print(f"benchmark: {message}", file=sys.stderr, flush=True)
 
 
-def worker(step: str, home: Path, days: int, events: int, repeat: int) -> dict[str, Any]:
+def worker(
+    step: str, home: Path, days: int, events: int, repeat: int, depth: int = 0
+) -> dict[str, Any]:
     """Run one measured step in its own process (its own JVM and memory peak)."""
     out = home.parent / f"{home.name}-{step}.json"
     command = [sys.executable, "-m", "benchmarks.worker", step, "--home", str(home),
                "--out", str(out), "--start", START.isoformat(), "--days", str(days),
-               "--events", str(events), "--repeat", str(repeat)]  # fmt: skip
+               "--events", str(events), "--repeat", str(repeat), "--depth", str(depth)]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -172,7 +175,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, help="repetitions of each timing")
     parser.add_argument("--depth", type=int, help="history depth compared with depth 1")
-    parser.add_argument("--depth-events", type=volume, help="events per day of the depth figure")
+    parser.add_argument(
+        "--depth-events", type=volume, help="events per day of the depth figure (one of --volumes)"
+    )
     parser.add_argument(
         "--query-events", type=volume, help="events per day of the query figure (one of --volumes)"
     )
@@ -185,8 +190,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if args.query_events not in args.volumes:
-        parser.error(f"--query-events {label(args.query_events)} must be one of --volumes")
+    for option in ("query_events", "depth_events"):
+        if getattr(args, option) not in args.volumes:
+            flag = "--" + option.replace("_", "-")
+            parser.error(f"{flag} {label(getattr(args, option))} must be one of --volumes")
     if args.repeat < 1 or args.depth < 2 or args.query_days < 2:
         parser.error("--repeat must be at least 1, --depth and --query-days at least 2")
     return args
@@ -209,22 +216,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stopwatch(total):
         for events in sorted(args.volumes):
             home = work / label(events)
-            days = max(2, args.query_days if events == args.query_events else 2)
+            depth = args.depth if events == args.depth_events else 0
+            days = max(2, args.query_days if events == args.query_events else 2, depth + 1)
             say(f"{label(events)} events a day: landing and generator")
             landing = worker("landing", home, days, events, args.repeat)
-            say(f"{label(events)} events a day: floor and daily run")
-            pipeline = worker("pipeline", home, days, events, args.repeat)
+            say(f"{label(events)} events a day: floor and daily run"
+                + (f", and the run at history depth {depth}" if depth else ""))  # fmt: skip
+            pipeline = worker("pipeline", home, days, events, args.repeat, depth)
+            if depth:
+                report["depth"] = pipeline.pop("depth") | {"events": events}
             report["volumes"][label(events)] = {"events": events, "landing": landing,
                                                 "pipeline": pipeline}  # fmt: skip
             if events == args.query_events:
                 report["queries"] = measure_queries(home, args.query_days, args.repeat)
             shutil.rmtree(home, ignore_errors=True)
-        say(f"history depth {args.depth} against depth 1 at {label(args.depth_events)} a day")
-        depth_home = work / f"depth-{args.depth}"
-        worker("landing", depth_home, args.depth + 1, args.depth_events, 0)
-        report["depth"] = worker("history", depth_home, args.depth + 1, args.depth_events,
-                                 args.repeat)  # fmt: skip
-        report["depth"]["events"] = args.depth_events
         shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = total.median
     report["targets"] = targets(report)

@@ -8,9 +8,10 @@ writes its figures as JSON. Steps:
   the floor over the measured day and the generator writing one more day of the same volume;
 - ``pipeline``: publish the first day (history, and the JVM's warm-up), then time, in turn,
   the floor and the daily run of the measured day (each repetition an idempotent rerun, the
-  same work as its first run); then the driver's peak memory; then publish any further days
-  the query figure reads (untimed);
-- ``history``: the daily run at depth 1 (one day published before it) and at depth N.
+  same work as its first run); then the driver's peak memory. With ``--depth N``, publish the
+  days between, untimed, and time the run of day N as well: the daily run at depth N beside
+  the one at depth 1, in the same warm JVM. Then publish any further days the query figure
+  reads (untimed).
 """
 
 from __future__ import annotations
@@ -134,37 +135,36 @@ def _landing(spark: SparkSession, settings: Settings, args: argparse.Namespace) 
 
 
 def _pipeline(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    first, measured = args.start, args.start + timedelta(days=1)
-    run_date(spark, settings, first, "history")
+    first = args.start
+
+    def publish(offsets: range) -> None:
+        for offset in offsets:
+            run_date(spark, settings, first + timedelta(days=offset), "history")
+
+    publish(range(1))
     floors, runs = Samples(), Samples()
     for repetition in range(args.repeat):
         with stopwatch(floors):
-            floor(spark, settings, measured)
+            floor(spark, settings, first + timedelta(days=1))
         with phases() as progress, stopwatch(runs):
-            run_date(spark, settings, measured, f"bench{repetition}")
-    memory = driver_peak()
-    for offset in range(2, args.days):
-        run_date(spark, settings, first + timedelta(days=offset), "history")
-    return {"floor": floors.as_dict(), "end_to_end": runs.as_dict(), "memory": memory,
-            "phases": progress.phases()}  # fmt: skip
+            run_date(spark, settings, first + timedelta(days=1), f"bench{repetition}")
+    figures = {"floor": floors.as_dict(), "end_to_end": runs.as_dict(), "memory": driver_peak(),
+               "phases": progress.phases()}  # fmt: skip
+    done = 2
+    if args.depth:
+        publish(range(2, args.depth))
+        deep = Samples()
+        for repetition in range(args.repeat):
+            with stopwatch(deep):
+                run_date(spark, settings, first + timedelta(days=args.depth), f"bench{repetition}")
+        figures["depth"] = {"depth": args.depth, "depth_1": runs.as_dict(),
+                            "depth_n": deep.as_dict()}  # fmt: skip
+        done = args.depth + 1
+    publish(range(done, args.days))
+    return figures
 
 
-def _history(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    start, depth = args.start, args.days - 1
-    run_date(spark, settings, start, "history")
-    shallow, deep = Samples(), Samples()
-    for repetition in range(args.repeat):
-        with stopwatch(shallow):
-            run_date(spark, settings, start + timedelta(days=1), f"bench{repetition}")
-    for offset in range(2, depth):
-        run_date(spark, settings, start + timedelta(days=offset), "history")
-    for repetition in range(args.repeat):
-        with stopwatch(deep):
-            run_date(spark, settings, start + timedelta(days=depth), f"bench{repetition}")
-    return {"depth": depth, "depth_1": shallow.as_dict(), "depth_n": deep.as_dict()}
-
-
-STEPS = {"landing": _landing, "pipeline": _pipeline, "history": _history}
+STEPS = {"landing": _landing, "pipeline": _pipeline}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, required=True, help="events per day")
     parser.add_argument("--repeat", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--depth", type=int, default=0, help="also time the run at this depth")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("pyiceberg").setLevel(logging.ERROR)
