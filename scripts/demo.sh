@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: set up, generate three days of synthetic data, run the pipeline, print the answers.
+# Quick start: set up, generate three days of synthetic data, run the pipeline, print the answers,
+# then write their charts to .home/report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,3 +16,6 @@ echo; echo "== signups $START..$END by region"
 viewership query signups --start "$START" --end "$END" --by region
 echo; echo "== the quality gate on $END"
 viewership audit --date "$END"
+echo; echo "== the report of $START..$END (open it in a browser; it works offline)"
+mkdir -p .home
+viewership report --start "$START" --end "$END" --out .home/report.html

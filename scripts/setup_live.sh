@@ -13,13 +13,10 @@ MOTO_VERSION=5.2.5
 say() { printf 'setup_live: %s\n' "$*" >&2; }
 fail() { printf 'setup_live: error: %s\n' "$*" >&2; exit 1; }
 
+# shellcheck source=scripts/debian.sh
+. scripts/debian.sh
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
-  [ "$(id -u)" = 0 ] || fail "PostgreSQL's server is missing: apt-get install postgresql (as root)"
-  say "installing PostgreSQL from Debian's packages"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null \
-    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-         apt-get install -y -q --no-install-recommends postgresql >/dev/null; } \
-    || fail "could not install PostgreSQL with apt-get"
+  debian_install postgresql "PostgreSQL's server"
 fi
 
 iceberg=$(sed -n 's:.*<iceberg.version>\(.*\)</iceberg.version>.*:\1:p' docker/rest-catalog/pom.xml)

@@ -1,4 +1,4 @@
-"""The ``viewership`` command line (contract section 4): generate, run, query.
+"""The ``viewership`` command line (contract section 4): generate, run, query, report.
 
 Every failure a person can act on ends as one line on standard error and a non-zero exit.
 """
@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from viewership.config import Settings, load_settings
@@ -113,6 +114,13 @@ def build_parser(queries: dict[str, Query] | None = None) -> argparse.ArgumentPa
         "--requested-by",
         help="who asked, kept in the erasure log: a name, an e-mail or a ticket (default: you)",
     )
+
+    report = commands.add_parser(
+        "report", help="write a period's charts as one self-contained HTML page (works offline)"
+    )
+    report.add_argument("--start", type=_date, required=True)
+    report.add_argument("--end", type=_date, required=True)
+    report.add_argument("--out", type=Path, required=True, help="the .html file to write")
 
     query = commands.add_parser(
         "query", help="answer a question over a period (each aggregate may declare one)"
@@ -295,6 +303,19 @@ def _forget(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from viewership.dashboard import render_page
+    from viewership.dashboard_io import check_writable, read_inputs, write_page
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    out = check_writable(args.out)  # before any read: a typo in the path costs nothing
+    _require_home(settings)
+    write_page(out, render_page(read_inputs(settings, args.start, args.end)))
+    print(f"report of {args.start}..{args.end} written to {out}")
+    return 0
+
+
 def _query(settings: Settings, args: argparse.Namespace, declared: Query) -> int:
     from viewership.output import render
 
@@ -371,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "audit": _audit,
             "maintain": _maintain,
             "forget": _forget,
+            "report": _report,
         }[args.command]
         return handler(settings, args)
     except ViewershipError as exc:
