@@ -49,10 +49,27 @@ def staging(spark: SparkSession, branch: str) -> Iterator[None]:
         spark.conf.unset("spark.wap.branch")
 
 
+def refs(spark: SparkSession, table: TableDef) -> dict[str, tuple[str, int]]:
+    """Each ref of a table: its kind (``BRANCH`` or ``TAG``) and snapshot id.
+
+    Read from the table's metadata through the session's own catalog (which caches nothing,
+    so another process's commit is seen): no Spark job, where a query of ``<table>.refs``
+    plans and runs one. A run looks refs up some seventy times.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic (non-Connect) session, as the factory builds
+    loaded = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
+        spark._jsparkSession, table.spark_name
+    )
+    return {
+        str(name): ("BRANCH" if ref.isBranch() else "TAG", int(ref.snapshotId()))
+        for name, ref in loaded.refs().items()
+    }
+
+
 def branches(spark: SparkSession, table: TableDef) -> set[str]:
     """The branch names a table has."""
-    rows = spark.sql(f"SELECT name FROM {table.spark_name}.refs WHERE type = 'BRANCH'").collect()
-    return {row["name"] for row in rows}
+    return {name for name, (kind, _) in refs(spark, table).items() if kind == "BRANCH"}
 
 
 class MainMoved(ViewershipError):
@@ -63,10 +80,8 @@ def heads(spark: SparkSession, tables: Sequence[TableDef]) -> dict[str, int | No
     """Each table's main snapshot id (None for a table with no snapshot yet)."""
     out: dict[str, int | None] = {}
     for table in tables:
-        row = spark.sql(
-            f"SELECT snapshot_id FROM {table.spark_name}.refs WHERE name = 'main'"
-        ).first()
-        out[table.identifier] = row["snapshot_id"] if row else None
+        main = refs(spark, table).get("main")
+        out[table.identifier] = main[1] if main else None
     return out
 
 
