@@ -18,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import (
     And,
@@ -32,7 +31,7 @@ from pyiceberg.types import DateType
 
 from schemas.regions import regions
 from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
-from viewership.catalog import load_catalog
+from viewership.catalog import Tables, open_tables
 from viewership.config import Settings
 from viewership.errors import UsageError
 
@@ -159,7 +158,7 @@ def signups(settings: Settings, start: date, end: date, by: str = "total") -> li
 class Reader:
     """Published tables through PyIceberg; a table not created yet reads as empty."""
 
-    def __init__(self, catalog: Catalog | None) -> None:
+    def __init__(self, catalog: Tables | None) -> None:
         self._catalog = catalog
 
     @classmethod
@@ -171,7 +170,7 @@ class Reader:
             catalog_file = Path(settings.catalog_uri.removeprefix("jdbc:sqlite:"))
             if not catalog_file.is_file():
                 return cls(None)
-        return cls(load_catalog(settings))
+        return cls(open_tables(settings))
 
     def scan(
         self,
