@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import random
+import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from jobs.registry import queries
 from schemas.tables import SHOWS, USER_SHOW_DAILY, TableDef
 from viewership import query
 from viewership.catalog import load_catalog
-from viewership.config import Settings, load_settings
+from viewership.config import Settings, load_settings, prepare_sqlite_catalog
 from viewership.errors import UsageError
 from viewership.output import NO_ROWS, render
 
@@ -373,6 +375,17 @@ def test_home_without_catalog_is_empty_and_left_untouched(tmp_path: Path) -> Non
     settings = load_settings(tmp_path, env={})
     _assert_empty(settings)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_catalog_file_with_no_table_yet_is_empty(tmp_path: Path) -> None:
+    # Given the embedded catalog's file as a first Spark session leaves it before any table
+    settings = load_settings(tmp_path, env={})
+    prepare_sqlite_catalog(settings)
+    # Then every answer is empty, and reading created nothing in it
+    _assert_empty(settings)
+    catalog_file = settings.catalog_uri.removeprefix("jdbc:sqlite:")
+    with closing(sqlite3.connect(catalog_file)) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
 # --- bad arguments -------------------------------------------------------------------------
