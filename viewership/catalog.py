@@ -55,10 +55,14 @@ class EmbeddedTables:
         return StaticTable.from_metadata(row[0])
 
 
-def open_tables(settings: Settings) -> Tables:
-    """The published tables for reading: the embedded catalog's file directly, else the
-    catalog the settings name (the REST catalog of the cluster profile)."""
+def open_tables(settings: Settings) -> Tables | None:
+    """The published tables for reading: the embedded catalog's file directly (None while
+    the home has none, which reading must not create), else the catalog the settings name
+    (the REST catalog of the cluster profile)."""
     if settings.profile == "local":
+        catalog_file = Path(settings.catalog_uri.removeprefix("jdbc:sqlite:"))
+        if not catalog_file.is_file():
+            return None
         prepare_sqlite_catalog(settings)
-        return EmbeddedTables(Path(settings.catalog_uri.removeprefix("jdbc:sqlite:")))
+        return EmbeddedTables(catalog_file)
     return load_catalog(settings)

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -166,10 +165,6 @@ class Reader:
         """Open the catalog, without creating anything in a home that has no catalog yet."""
         if not settings.home.is_dir():
             raise UsageError(f"home folder {settings.home} does not exist")
-        if settings.profile == "local":
-            catalog_file = Path(settings.catalog_uri.removeprefix("jdbc:sqlite:"))
-            if not catalog_file.is_file():
-                return cls(None)
         return cls(open_tables(settings))
 
     def scan(
