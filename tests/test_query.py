@@ -12,13 +12,16 @@ import json
 import random
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, In
 from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.types import StringType
 
 from aggregates.daily_active_viewers import TABLE as ACTIVE_DAILY
 from aggregates.signups import TABLE as SIGNUPS_DAILY
@@ -615,6 +618,68 @@ def test_random_data_matches_a_python_reference(tmp_path: Path) -> None:
         for pair in query.co_watch(settings, start, end, limit=1000):
             assert pair["show_a"] < pair["show_b"]
             assert 1 <= pair["co_viewers"] <= min(viewers[pair["show_a"]], viewers[pair["show_b"]])
+
+
+# --- how a scan is read ---------------------------------------------------------------------
+
+
+def _sorted(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return sorted(tuple(row.values()) for row in rows)
+
+
+def test_duckdb_reads_the_planned_files_and_keeps_exactly_the_filtered_rows(
+    home: Settings,
+) -> None:
+    """The files a partition filter keeps also hold rows the filter drops (here the unqualified
+    ones): the SQL filter on DuckDB's scan must drop them exactly as PyIceberg's reader does."""
+    reader = query.Reader.open(home)
+    columns = ("event_date", "user_id", "show_id", "qualified")
+    row_filter = And(query.period_filter("event_date", D2, D3), EqualTo("qualified", True))
+    files = reader.relation(USER_SHOW_DAILY, columns, row_filter)
+    assert isinstance(files, query.ParquetFiles)
+    read = query.run_sql("SELECT * FROM facts", {"facts": files}, {})
+    whole = query.run_sql("SELECT * FROM facts", {"facts": replace(files, where="true")}, {})
+    assert _sorted(read) == _sorted(reader.scan(USER_SHOW_DAILY, columns, row_filter).to_pylist())
+    assert read and len(whole) > len(read)
+    assert {row["event_date"] for row in whole} == {D2, D3}  # other dates' files were pruned
+
+
+def test_a_column_added_after_the_data_was_written_is_read_by_pyiceberg(home: Settings) -> None:
+    """Older files lack a column added later; DuckDB would fail on it or misplace it, so the
+    scan that selects it goes through PyIceberg (nulls for the old rows), and the scans that
+    do not still go to DuckDB."""
+    table = load_catalog(home).load_table(USER_SHOW_DAILY.identifier)
+    with table.update_schema() as update:
+        update.add_column("device", StringType())
+    reader = query.Reader.open(home)
+    added = reader.relation(USER_SHOW_DAILY, ("user_id", "device"))
+    assert isinstance(added, pa.Table)
+    assert added.num_rows == len(FACT_ROWS) and added.column("device").null_count == len(FACT_ROWS)
+    assert isinstance(reader.relation(USER_SHOW_DAILY, ("user_id",)), query.ParquetFiles)
+    assert query.top_shows(home, START, END) == TOP_SHOWS
+
+
+@pytest.mark.parametrize(
+    ("row_filter", "sql"),
+    [
+        (EqualTo("qualified", True), '"qualified" = true'),
+        (EqualTo("region", "O'Hare"), "\"region\" = 'O''Hare'"),
+        (
+            query.period_filter("event_date", D1, D3),
+            "(\"event_date\" >= '2024-03-01' AND \"event_date\" <= '2024-03-03')",
+        ),
+        (In("region", ["UCAN", "EMEA"]), None),  # not translated: PyIceberg reads the table
+    ],
+)
+def test_scan_filters_in_sql(row_filter: BooleanExpression, sql: str | None) -> None:
+    assert query._sql_filter(row_filter) == sql
+
+
+def test_a_filter_not_translated_to_sql_is_read_by_pyiceberg(home: Settings) -> None:
+    reader = query.Reader.open(home)
+    relation = reader.relation(SHOWS, ("show_id",), In("show_id", ["s1", "s4"]))
+    assert isinstance(relation, pa.Table)
+    assert sorted(relation.column("show_id").to_pylist()) == ["s1", "s4"]
 
 
 # --- an independent engine over the same files -----------------------------------------------

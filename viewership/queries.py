@@ -80,12 +80,12 @@ def sql_answer(sql_file: Path, reads: Mapping[str, TableDef]) -> Answer:
     """
 
     def answer(settings: Settings, start: date, end: date, limit: int = 10) -> list[Row]:
-        from viewership.query import period_tables, run_sql
+        from viewership.query import is_empty, period_tables, run_sql
 
         if end < start:
             raise UsageError(f"end {end} is before start {start}")
         tables = period_tables(settings, reads, start, end)
-        if all(t.num_rows == 0 for t in tables.values()):
+        if all(is_empty(t) for t in tables.values()):
             return []
         params = {"start": start, "end": end, "limit": limit}
         return run_sql(sql_file.read_text(encoding="utf-8"), tables, params)
