@@ -69,19 +69,36 @@ def say(message: str) -> None:
     print(f"benchmark: {message}", file=sys.stderr, flush=True)
 
 
+class StepFailed(Exception):
+    """A measured step exited with an error; the message says why and where its log is."""
+
+
+def failure(log: Path) -> str:
+    """The line of a failed step's log that says why: the JVM's out-of-memory error when there
+    is one (the JVM exits on it, and the last line is then only the lost connection)."""
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    for line in lines:
+        if "OutOfMemoryError" in line:
+            return "out of memory: " + line.strip()[:200]
+    return lines[-1].strip()[:200] if lines else "(no output)"
+
+
 def worker(
     step: str, home: Path, days: int, events: int, repeat: int, depth: int = 0
 ) -> dict[str, Any]:
-    """Run one measured step in its own process (its own JVM and memory peak)."""
+    """Run one measured step in its own process (its own JVM and memory peak); its standard
+    error is kept under ``<home>/benchmarks/logs`` for when a step fails."""
     out = home.parent / f"{home.name}-{step}.json"
+    log = home.parent.parent / "logs" / f"{home.name}-{step}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "benchmarks.worker", step, "--home", str(home),
                "--out", str(out), "--start", START.isoformat(), "--days", str(days),
                "--events", str(events), "--repeat", str(repeat), "--depth", str(depth)]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with log.open("w", encoding="utf-8") as errors:
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=errors)
     if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        raise SystemExit(f"benchmark: the {step} step failed for {home.name}: {tail[0]}")
+        raise StepFailed(f"the {step} step failed: {failure(log)} (log: {log})")
     say(f"{home.name}: {step} done in {time.perf_counter() - started:.0f} s")
     figures: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     out.unlink()
@@ -219,10 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             depth = args.depth if events == args.depth_events else 0
             days = max(2, args.query_days if events == args.query_events else 2, depth + 1)
             say(f"{label(events)} events a day: landing and generator")
-            landing = worker("landing", home, days, events, args.repeat)
-            say(f"{label(events)} events a day: floor and daily run"
-                + (f", and the run at history depth {depth}" if depth else ""))  # fmt: skip
-            pipeline = worker("pipeline", home, days, events, args.repeat, depth)
+            try:
+                landing = worker("landing", home, days, events, args.repeat)
+                say(f"{label(events)} events a day: floor and daily run"
+                    + (f", and the run at history depth {depth}" if depth else ""))  # fmt: skip
+                pipeline = worker("pipeline", home, days, events, args.repeat, depth)
+            except StepFailed as failed:  # reported as a finding, and the other volumes still run
+                say(f"{label(events)}: {failed}")
+                report["volumes"][label(events)] = {"events": events, "failed": str(failed)}
+                shutil.rmtree(home, ignore_errors=True)
+                continue
             if depth:
                 report["depth"] = pipeline.pop("depth") | {"events": events}
             report["volumes"][label(events)] = {"events": events, "landing": landing,

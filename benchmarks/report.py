@@ -11,10 +11,15 @@ def _ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:
     return float(numerator["median"]) / float(denominator["median"])
 
 
+def measured(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The volumes whose steps all completed (a failed one holds only its reason)."""
+    return {name: v for name, v in report["volumes"].items() if "failed" not in v}
+
+
 def volume_figures(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per volume: end-to-end / floor, generator / floor, seconds per 1M events, peak memory."""
     figures = {}
-    for name, v in report["volumes"].items():
+    for name, v in measured(report).items():
         pipeline, landing = v["pipeline"], v["landing"]
         million = v["events"] / 1_000_000
         figures[name] = {
@@ -30,7 +35,7 @@ def volume_figures(report: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def scaling(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each volume against the next smaller one: time and memory growth per volume growth."""
-    volumes = sorted(report["volumes"].items(), key=lambda item: item[1]["events"])
+    volumes = sorted(measured(report).items(), key=lambda item: item[1]["events"])
     steps = []
     for (small, a), (large, b) in zip(volumes, volumes[1:], strict=False):
         steps.append({
@@ -51,6 +56,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         found.append({"figure": figure, "value": value, "target": limit,
                       "met": met if judged and value is not None else None})  # fmt: skip
 
+    for name, v in report["volumes"].items():
+        if "failed" in v:  # out of memory, above all, is a finding: the target is missed
+            found.append({"figure": f"{name}: the daily run completes", "value": None,
+                          "target": "no failure", "met": False if judged else None})  # fmt: skip
     per_volume = volume_figures(report)
     one = per_volume.get("1M")
     target("end-to-end / floor at 1M", one["end_to_end_over_floor"] if one else None, "<= 3.0",
@@ -112,6 +121,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     per_volume = volume_figures(report)
     for name, v in report["volumes"].items():
+        if "failed" in v:
+            lines.append(f"| {name} | failed: {v['failed']} | | | | | |")
+            continue
         f = per_volume[name]
         lines.append(
             f"| {name} | {_spread(v['pipeline']['end_to_end'])} "
@@ -127,7 +139,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {x['step']} | {x['volume']:.0f} | {x['time']:.2f} | {x['memory']:.2f} |"
             for x in steps
         ]
-    phased = [(n, v["pipeline"]["phases"]) for n, v in report["volumes"].items()
+    phased = [(n, v["pipeline"]["phases"]) for n, v in measured(report).items()
               if v["pipeline"].get("phases")]  # fmt: skip
     if phased:
         name, marks = phased[-1]

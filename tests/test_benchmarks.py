@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.__main__ import label, volume
+from benchmarks.__main__ import StepFailed, failure, label, volume, worker
 from benchmarks.report import markdown, scaling, targets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +117,42 @@ def test_a_quick_run_reports_the_figures_without_judging_them() -> None:
     assert "| end-to-end / floor at 1M | 4.00 | <= 3.0 | not judged |" in text
     assert "| 10M / 1M | 10 | 7.50 | 1.50 |" in text
     assert "| top-shows | 0.80 (0.80–0.80) | 0.50 (0.50–0.50) | 1.60 | yes | 10 |" in text
+
+
+def test_a_volume_that_failed_misses_its_target_and_the_others_still_report() -> None:
+    report = _report("full")
+    reason = "the pipeline step failed: out of memory: java.lang.OutOfMemoryError (log: x.log)"
+    report["volumes"]["10M"] = {"events": 10_000_000, "failed": reason}
+    verdicts = {t["figure"]: t["met"] for t in targets(report)}
+    assert verdicts["10M: the daily run completes"] is False
+    assert "time 10M / 1M" not in verdicts  # nothing to divide
+    assert verdicts["end-to-end / floor at 1M"] is False  # 1M is still judged
+    assert scaling(report) == []
+    report["targets"] = targets(report)
+    text = markdown(report)
+    assert f"| 10M | failed: {reason} |" in text
+    assert "| 1M | 40.00 (40.00–40.00) |" in text
+
+
+def test_a_failed_step_is_named_by_its_out_of_memory_error(tmp_path: Path) -> None:
+    log = tmp_path / "10M-pipeline.log"
+    log.write_text(
+        "26/12/05 11:02:01 ERROR Executor: Exception in task 3.0\n"
+        "java.lang.OutOfMemoryError: Java heap space\n"
+        "ConnectionRefusedError: [Errno 111] Connection refused\n"
+    )
+    assert failure(log) == "out of memory: java.lang.OutOfMemoryError: Java heap space"
+    log.write_text("Traceback (most recent call last):\nValueError: no landing files\n")
+    assert failure(log) == "ValueError: no landing files"
+
+
+def test_a_step_that_fails_raises_with_its_reason_and_keeps_its_log(tmp_path: Path) -> None:
+    home = tmp_path / "benchmarks" / "work" / "2k"
+    home.parent.mkdir(parents=True)
+    with pytest.raises(StepFailed, match="invalid choice") as failed:
+        worker("no-such-step", home, days=2, events=2_000, repeat=1)
+    log = tmp_path / "benchmarks" / "logs" / "2k-no-such-step.log"
+    assert str(log) in str(failed.value) and "usage:" in log.read_text()
 
 
 @pytest.mark.slow
