@@ -84,7 +84,13 @@ def failure(log: Path) -> str:
 
 
 def worker(
-    step: str, home: Path, days: int, events: int, repeat: int, depth: int = 0
+    step: str,
+    home: Path,
+    days: int,
+    events: int,
+    repeat: int,
+    depth: int = 0,
+    maintain_every: int = 7,
 ) -> dict[str, Any]:
     """Run one measured step in its own process (its own JVM and memory peak); its standard
     error is kept under ``<home>/benchmarks/logs`` for when a step fails."""
@@ -93,7 +99,8 @@ def worker(
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "benchmarks.worker", step, "--home", str(home),
                "--out", str(out), "--start", START.isoformat(), "--days", str(days),
-               "--events", str(events), "--repeat", str(repeat), "--depth", str(depth)]  # fmt: skip
+               "--events", str(events), "--repeat", str(repeat), "--depth", str(depth),
+               "--maintain-every", str(maintain_every)]  # fmt: skip
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as errors:
         done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=errors)
@@ -199,11 +206,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--query-events", type=volume, help="events per day of the query figure (one of --volumes)"
     )
     parser.add_argument("--query-days", type=int, help="days in the queries' period")
+    parser.add_argument(
+        "--maintain-every",
+        type=int,
+        help="run the maintenance after every N days of history, as the weekly DAG does (7)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     quick = {"volumes": [2_000, 5_000], "repeat": 1, "depth": 2, "depth_events": 2_000,
-             "query_events": 2_000, "query_days": 2}  # fmt: skip
+             "query_events": 2_000, "query_days": 2, "maintain_every": 1}  # fmt: skip
     full = {"volumes": [100_000, 1_000_000, 10_000_000], "repeat": 3, "depth": 30,
-            "depth_events": 100_000, "query_events": 1_000_000, "query_days": 7}  # fmt: skip
+            "depth_events": 100_000, "query_events": 1_000_000, "query_days": 7,
+            "maintain_every": 7}  # fmt: skip
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -211,8 +224,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         if getattr(args, option) not in args.volumes:
             flag = "--" + option.replace("_", "-")
             parser.error(f"{flag} {label(getattr(args, option))} must be one of --volumes")
-    if args.repeat < 1 or args.depth < 2 or args.query_days < 2:
-        parser.error("--repeat must be at least 1, --depth and --query-days at least 2")
+    if args.repeat < 1 or args.depth < 2 or args.query_days < 2 or args.maintain_every < 1:
+        parser.error("--repeat and --maintain-every must be at least 1, "
+                     "--depth and --query-days at least 2")  # fmt: skip
     return args
 
 
@@ -240,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 landing = worker("landing", home, days, events, args.repeat)
                 say(f"{label(events)} events a day: floor and daily run"
                     + (f", and the run at history depth {depth}" if depth else ""))  # fmt: skip
-                pipeline = worker("pipeline", home, days, events, args.repeat, depth)
+                pipeline = worker("pipeline", home, days, events, args.repeat, depth,
+                                  args.maintain_every)  # fmt: skip
             except StepFailed as failed:  # reported as a finding, and the other volumes still run
                 say(f"{label(events)}: {failed}")
                 report["volumes"][label(events)] = {"events": events, "failed": str(failed)}

@@ -12,6 +12,11 @@ writes its figures as JSON. Steps:
   days between, untimed, and time the run of day N as well: the daily run at depth N beside
   the one at depth 1, in the same warm JVM. Then publish any further days the query figure
   reads (untimed).
+
+History is built as a deployment builds it: ``viewership maintain`` after every
+``--maintain-every`` published days (7, as the weekly ``lakehouse_maintenance`` DAG runs it).
+Without it the small files of every run pile up, and a depth figure would measure a lake
+nobody runs.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pyspark.sql import types as T
 from benchmarks.measure import Samples, driver_peak, stopwatch
 from jobs.generate import generate_landing
 from jobs.landing import feed_files
+from jobs.maintenance import maintain
 from jobs.run import run_date
 from schemas.contract import FEEDS
 from viewership.config import REPO_ROOT, Settings, load_settings
@@ -137,9 +143,15 @@ def _landing(spark: SparkSession, settings: Settings, args: argparse.Namespace) 
 def _pipeline(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     first = args.start
 
+    maintained: list[str] = []
+
     def publish(offsets: range) -> None:
         for offset in offsets:
-            run_date(spark, settings, first + timedelta(days=offset), "history")
+            day = first + timedelta(days=offset)
+            run_date(spark, settings, day, "history")
+            if (offset + 1) % args.maintain_every == 0:
+                maintain(spark, settings, day)
+                maintained.append(day.isoformat())
 
     publish(range(1))
     floors, runs = Samples(), Samples()
@@ -161,6 +173,7 @@ def _pipeline(spark: SparkSession, settings: Settings, args: argparse.Namespace)
                             "depth_n": deep.as_dict()}  # fmt: skip
         done = args.depth + 1
     publish(range(done, args.days))
+    figures["maintained"] = maintained
     return figures
 
 
@@ -178,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--depth", type=int, default=0, help="also time the run at this depth")
+    parser.add_argument("--maintain-every", type=int, default=7, help="days between maintenance")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("pyiceberg").setLevel(logging.ERROR)

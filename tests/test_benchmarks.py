@@ -180,6 +180,8 @@ def test_quick_mode_measures_and_saves_every_figure(tmp_path: Path) -> None:
     assert sorted(queries) == ["co-watch", "genres", "signups", "top-shows"]
     assert all(q["same_answer"] and q["rows"] > 0 for q in queries.values())
     assert report["depth"]["depth_n"]["median"] > 0
+    # The quick mode maintains after every day of history: the deployment's weekly path runs.
+    assert report["volumes"]["2k"]["pipeline"]["maintained"] == ["2026-11-01"]
     assert {t["met"] for t in report["targets"]} == {None}
     for heading in ("## Targets", "## One arrival day", "## Scaling", "## Where the daily run",
                     "## History depth", "## Queries"):  # fmt: skip
