@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from viewership.config import jar_coordinates, jar_file_name, load_settings
+from viewership.config import embedded_driver_memory, jar_coordinates, jar_file_name, load_settings
 from viewership.errors import UsageError
 from viewership.spark import spark_conf
 
@@ -135,3 +135,21 @@ def test_max_cores_caps_each_application_on_a_cluster(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=f"VIEWERSHIP_MAX_CORES must be a positive whole "
                                              f"number, not '{bad}'"):  # fmt: skip
             load_settings(tmp_path, env=CLUSTER | {"VIEWERSHIP_MAX_CORES": bad})
+
+
+@pytest.mark.parametrize(
+    ("gib", "heap"), [(1, "2g"), (8, "4g"), (11.9, "5g"), (16, "8g"), (23.5, "8g"), (256, "8g")]
+)
+def test_the_embedded_driver_heap_is_half_the_machine_between_2_and_8_gib(
+    gib: float, heap: str
+) -> None:
+    assert embedded_driver_memory(int(gib * 2**30)) == heap
+
+
+def test_the_driver_heap_is_sized_to_the_machine_unless_it_is_set(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, env={}).driver_memory == embedded_driver_memory()
+    set_here = {"VIEWERSHIP_DRIVER_MEMORY": "3g"}
+    assert load_settings(tmp_path, env=set_here).driver_memory == "3g"
+    # A cluster's driver runs no task: it keeps the fixed default, its executors their own.
+    assert load_settings(tmp_path, env=CLUSTER).driver_memory == "4g"
+    assert spark_conf(load_settings(tmp_path, env=set_here))["spark.driver.memory"] == "3g"
