@@ -5,3 +5,7 @@ floor of moving the same bytes once, the same run at another history depth or vo
 answering the same question), so the report reads the same on a laptop and on a server. The
 test suite never times anything; it only runs the quick mode to keep the harness working.
 """
+
+# Days between maintenance runs while a history is built, as dags/lakehouse_maintenance.py
+# schedules them.
+WEEKLY = 7

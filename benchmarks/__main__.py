@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import WEEKLY
 from benchmarks.measure import Samples, stopwatch
 from benchmarks.report import markdown, targets
 from viewership.config import load_settings
@@ -90,7 +91,7 @@ def worker(
     events: int,
     repeat: int,
     depth: int = 0,
-    maintain_every: int = 7,
+    maintain_every: int = WEEKLY,
 ) -> dict[str, Any]:
     """Run one measured step in its own process (its own JVM and memory peak); its standard
     error is kept under ``<home>/benchmarks/logs`` for when a step fails."""
@@ -209,14 +210,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--maintain-every",
         type=int,
-        help="run the maintenance after every N days of history, as the weekly DAG does (7)",
+        help=f"run the maintenance after every N days of history, as the weekly DAG does "
+        f"({WEEKLY})",
     )
     args = parser.parse_args(argv)  # fmt: skip
     quick = {"volumes": [2_000, 5_000], "repeat": 1, "depth": 2, "depth_events": 2_000,
              "query_events": 2_000, "query_days": 2, "maintain_every": 1}  # fmt: skip
     full = {"volumes": [100_000, 1_000_000, 10_000_000], "repeat": 3, "depth": 30,
             "depth_events": 100_000, "query_events": 1_000_000, "query_days": 7,
-            "maintain_every": 7}  # fmt: skip
+            "maintain_every": WEEKLY}  # fmt: skip
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

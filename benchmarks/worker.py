@@ -36,6 +36,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from benchmarks import WEEKLY
 from benchmarks.measure import Samples, driver_peak, stopwatch
 from jobs.generate import generate_landing
 from jobs.landing import feed_files
@@ -191,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--depth", type=int, default=0, help="also time the run at this depth")
-    parser.add_argument("--maintain-every", type=int, default=7, help="days between maintenance")
+    parser.add_argument(
+        "--maintain-every", type=int, default=WEEKLY, help="days between maintenance"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("pyiceberg").setLevel(logging.ERROR)
