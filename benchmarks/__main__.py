@@ -196,7 +196,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--volumes",
         type=lambda t: [volume(v) for v in t.split(",")],
-        help="events per day, e.g. 100k,1M,10M",
+        help="events per day, e.g. 50k,1M,10M",
     )
     parser.add_argument("--repeat", type=int, help="repetitions of each timing")
     parser.add_argument("--depth", type=int, help="history depth compared with depth 1")
@@ -216,8 +216,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)  # fmt: skip
     quick = {"volumes": [2_000, 5_000], "repeat": 1, "depth": 2, "depth_events": 2_000,
              "query_events": 2_000, "query_days": 2, "maintain_every": 1}  # fmt: skip
-    full = {"volumes": [100_000, 1_000_000, 10_000_000], "repeat": 3, "depth": 30,
-            "depth_events": 100_000, "query_events": 1_000_000, "query_days": 7,
+    full = {"volumes": [50_000, 1_000_000, 10_000_000], "repeat": 3, "depth": 30,
+            "depth_events": 50_000, "query_events": 1_000_000, "query_days": 7,
             "maintain_every": WEEKLY}  # fmt: skip
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:

@@ -11,7 +11,8 @@ writes its figures as JSON. Steps:
   same work as its first run); then the driver's peak memory. With ``--depth N``, publish the
   days between, untimed, and time the run of day N as well: the daily run at depth N beside
   the one at depth 1, in the same warm JVM. Then publish any further days the query figure
-  reads (untimed).
+  reads (untimed), and last time the run of a day with no landing file at all (the empty
+  day: the run's fixed cost).
 
 History is built as a deployment builds it: ``viewership maintain`` after every
 ``--maintain-every`` published days (7, as the weekly ``lakehouse_maintenance`` DAG runs it).
@@ -175,7 +176,22 @@ def _pipeline(spark: SparkSession, settings: Settings, args: argparse.Namespace)
         done = args.depth + 1
     publish(range(done, args.days))
     figures["maintained"] = maintained
+    figures["empty_day"] = _empty_day(spark, settings, first + timedelta(days=args.days + 1), args)
     return figures
+
+
+def _empty_day(
+    spark: SparkSession, settings: Settings, day: date, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The daily run of a date with no landing file at all, in the same warm session: what a
+    run costs whatever its data (its lake holds every day the step published)."""
+    if any(feed_files(settings.landing, feed, day) for feed in FEEDS):
+        raise SystemExit(f"benchmark: {day} was to have no landing files")
+    empty = Samples()
+    for repetition in range(args.repeat):
+        with stopwatch(empty):
+            run_date(spark, settings, day, f"empty{repetition}")
+    return empty.as_dict()
 
 
 STEPS = {"landing": _landing, "pipeline": _pipeline}

@@ -3,7 +3,7 @@
 An aggregate is a module of the ``aggregates`` package (or of any installed distribution that
 names it under the ``viewership.aggregates`` entry-point group) whose ``AGGREGATE`` is an
 :class:`Aggregate`: its output table, the sources it reads, its transform and its suite. The
-framework (``jobs.run.AggregateRun``) hands the transform only the dates a run changed, writes
+framework (``jobs.aggregate_cycle``) hands the transform only the dates a run changed, writes
 the result on an audit branch, validates it with the suite and publishes it, replacing exactly
 those dates. ``viewership run``, the DAG's mapped task per aggregate and maintenance all take
 their list from here, so adding an aggregate is adding one module.

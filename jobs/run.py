@@ -1,66 +1,51 @@
 """The daily run for one arrival date: ingest, stage on an audit branch, audit, publish.
 
 This is the entry point that both ``viewership run`` and the Airflow DAG execute. Transforms
-live in jobs.ingest, jobs.silver and jobs.gold; this module does the reading and writing.
+live in jobs.ingest, jobs.silver and jobs.gold; this module does the reading and writing. The
+run log, crash recovery and races are jobs.publication's; the aggregates that follow are
+jobs.aggregate_cycle's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from datetime import date, timedelta
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from data_quality import gate
+from data_quality.batches import compact
 from data_quality.gate import GateReport
 from data_quality.reconciliation import FeedCounts, bad_share
-from data_quality.suites import Parameters
 from jobs import audit, gold, ingest, silver
+from jobs.aggregate_cycle import aggregate_dates, run_aggregates
 from jobs.audit import Scope, day_range
 from jobs.landing import catalog_in_effect, feed_files
-from jobs.registry import (
-    SOURCES,
-    Aggregate,
-    aggregate_tables,
-    all_suites,
-    check_output,
-    registry,
+from jobs.publication import (
+    check_or_drop,
+    drop_abandoned_branches,
+    finish_interrupted_publications,
+    gate_parameters,
+    record_audit,
+    record_status,
+    span,
+    until_published,
 )
+from jobs.registry import aggregate_tables, all_suites, registry
 from jobs.validate import Context, validated
-from jobs.wap import (
-    MainMoved,
-    branch_name,
-    branches,
-    check_heads,
-    drop_branch,
-    heads,
-    publish,
-    staging,
-    writer,
-)
+from jobs.wap import branch_name, drop_branch, heads, publish, staging, writer
 from schemas import tables as T
-from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS, LATE_DAYS
+from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
 from schemas.regions import country_regions
 from viewership import pseudonyms
 from viewership.config import Settings
-from viewership.errors import PublicationRefused, ViewershipError
+from viewership.errors import PublicationRefused
 from viewership.locking import commit_lock, date_lock, publication_lock
 
 log = logging.getLogger("viewership.run")
-
-R = TypeVar("R")
-# How many times a run stages again when another run published under it (MainMoved) or
-# raced one of its staging commits.
-PUBLISH_ATTEMPTS = 5
-# Iceberg's REST catalog (1.10) answers a commit that raced another branch's commit to the same
-# table with a non-retryable error (apache/iceberg#15001, fixed in a later release): the run
-# stages again, as when main moved.
-_RACED_COMMIT = "Cannot add snapshot with sequence number"
 
 
 @dataclass
@@ -91,11 +76,14 @@ class DailyRun:
         logical_date: date,
         run_id: str,
         max_bad_ratio: float = DEFAULT_MAX_BAD_RATIO,
+        reports: list[GateReport] | None = None,
     ) -> None:
         self.spark = spark
         self.settings = settings
         self.day = logical_date
         self.max_bad_ratio = max_bad_ratio
+        # The gate's reports, for one Data Docs build when the caller's run ends.
+        self.reports = reports if reports is not None else []
         self.result = RunResult(logical_date, run_id, branch_name(logical_date, run_id))
         self._cached: list[DataFrame] = []
         self._catalog_day = logical_date
@@ -252,7 +240,7 @@ class DailyRun:
             )
             fact = gold.user_show_daily(events.transform(gold.pseudonymous(self._pseudonym_key)))
             writer(fact, T.USER_SHOW_DAILY).overwrite(F.col("event_date").isin(days))
-        self._say(f"user-show fact recomputed for {len(days)} event date(s): {_span(days)}")
+        self._say(f"user-show fact recomputed for {len(days)} event date(s): {span(days)}")
 
     # -- audit and publish -----------------------------------------------------------------
 
@@ -263,7 +251,7 @@ class DailyRun:
             self.day, self.result.event_dates, self.result.signup_dates, self._catalog_day
         )
         batches = {
-            name: self._persist(batch)
+            name: self._persist(compact(batch))
             for name, batch in audit.table_batches(
                 self.spark, scope, self._in_effect, gold.pseudonymous(self._pseudonym_key)
             ).items()
@@ -274,10 +262,12 @@ class DailyRun:
         report = gate.validate(
             self.settings,
             batches,
-            _parameters(self.settings, self.day, self.max_bad_ratio),
+            gate_parameters(self.settings, self.day, self.max_bad_ratio),
             run_name=self.result.branch,
+            render=False,
             suites=all_suites(),
         )
+        self.reports.append(report)
         for warning in report.warnings:
             self._say(f"warning: {warning.line()}")
         return report
@@ -322,7 +312,7 @@ class DailyRun:
                 self.stage_fact()
                 self.result.gate = report = self.audit()
             if report.errors:
-                record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
+                record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
                 message = self.refusal(report)
                 self.record("refused", message)
                 raise PublicationRefused(
@@ -330,8 +320,8 @@ class DailyRun:
                     f"{self.result.branch}; details: viewership audit --date {self.day})"
                 )
             with publication_lock(self.settings):
-                _check_or_drop(self.spark, T.AUDITED_TABLES, staged_on, self.result.branch)
-                record_audit(self.spark, self.run_id, self.day, self.result.branch, report)
+                check_or_drop(self.spark, T.AUDITED_TABLES, staged_on, self.result.branch)
+                record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
                 # Publication spans tables: the run log says it began, so that a crash midway
                 # is seen and finished by the next run (finish_interrupted_publications).
                 self.record_dates()
@@ -348,275 +338,6 @@ class DailyRun:
                 df.unpersist()
 
 
-def _check_or_drop(
-    spark: SparkSession, tables: Sequence[T.TableDef], staged_on: dict[str, int | None], branch: str
-) -> None:
-    """Go on to publish only if no table's main moved since staging; else drop the branch."""
-    try:
-        check_heads(spark, tables, staged_on, branch)
-    except MainMoved:
-        drop_branch(spark, tables, branch)
-        raise
-
-
-def _lost_race(failure: Exception) -> MainMoved | None:
-    """The failure as a lost race to stage again after, or None for any other failure."""
-    if isinstance(failure, MainMoved):
-        return failure
-    if _RACED_COMMIT in str(failure):
-        return MainMoved(f"a concurrent commit raced this run's staging ({_RACED_COMMIT} ...)")
-    return None
-
-
-def until_published(attempt: Callable[[], R]) -> R:
-    """Run a Write-Audit-Publish cycle again, from fresh inputs, when another run published
-    under it (the cluster profile's runs overlap); give up after PUBLISH_ATTEMPTS."""
-    for number in range(1, PUBLISH_ATTEMPTS + 1):
-        try:
-            return attempt()
-        except Exception as failure:
-            moved = _lost_race(failure)
-            if moved is None:
-                raise
-            if number == PUBLISH_ATTEMPTS:
-                raise MainMoved(f"{moved}; gave up after {PUBLISH_ATTEMPTS} attempts") from None
-            log.warning("%s; staging again (attempt %d of %d)", moved, number + 1,
-                        PUBLISH_ATTEMPTS)  # fmt: skip
-    raise AssertionError("unreachable")
-
-
-def each_aggregate(
-    names: Sequence[str],
-    cycle: Callable[[str], list[date]],
-    published: Callable[[str, list[date]], None] = lambda name, days: None,
-) -> list[str]:
-    """Run each aggregate's cycle in turn; one refused does not hold back the others.
-
-    Returns the refusals, for the caller to raise once every cycle has run.
-    """
-    refusals = []
-    for name in names:
-        try:
-            days = cycle(name)
-        except PublicationRefused as refused:
-            refusals.append(str(refused))
-        else:
-            published(name, days)
-    return refusals
-
-
-def _parameters(settings: Settings, day: date, max_bad_ratio: float) -> Parameters:
-    low, high = settings.volume_band
-    return Parameters(
-        arrival_date=day.isoformat(),
-        max_bad_ratio=max_bad_ratio,
-        volume_low=low,
-        volume_high=high,
-        freshness_hours=settings.freshness_hours,
-    )
-
-
-def record_audit(
-    spark: SparkSession, run_id: str, day: date, branch: str, report: GateReport
-) -> None:
-    """Keep every expectation's verdict, passed or not, for ``viewership audit``."""
-    now = datetime.now(UTC)
-    rows = [
-        (run_id, day, o.table, o.check, o.expectation, o.severity, o.success, o.observed,
-         o.unexpected, o.details, branch, now)
-        for o in report.outcomes
-    ]  # fmt: skip
-    schema = spark.table(T.AUDIT_RESULTS.spark_name).schema
-    spark.createDataFrame(rows, schema).writeTo(T.AUDIT_RESULTS.spark_name).append()
-
-
-def record_status(
-    spark: SparkSession,
-    run_id: str,
-    day: date,
-    branch: str,
-    status: str,
-    message: str | None,
-    feeds: list[tuple[str, int, int, int, int, bool]],
-) -> None:
-    """Append one run-log row per feed: (feed, read, accepted, duplicates, quarantined, ok)."""
-    now = datetime.now(UTC)
-    rows = [(run_id, day, feed[0], status, *feed[1:], branch, message, now) for feed in feeds]
-    schema = spark.table(T.RUN_LOG.spark_name).schema
-    spark.createDataFrame(rows, schema).writeTo(T.RUN_LOG.spark_name).append()
-
-
-def finish_interrupted_publications(spark: SparkSession, settings: Settings) -> list[str]:
-    """Complete any publication that a crash stopped between two tables; return their runs.
-
-    A run logs ``publishing`` before its first fast-forward and ``published`` after its last,
-    both under the publication lock. Every run finishes an unfinished one first, under the same
-    lock, so no other publication can have moved a table's main past the interrupted run's
-    branch: the fast-forwards that remain still apply, and a reader never keeps gold that is
-    older than its silver.
-    """
-    runs = spark.table(T.RUN_LOG.spark_name).where(F.col("feed").isin(*FEEDS))
-    done = runs.where(F.col("status") == "published").select("run_id")
-    pending = runs.where(F.col("status") == "publishing").join(done, "run_id", "left_anti")
-    pending = pending.collect()
-    if not pending:
-        return []
-    with publication_lock(settings):
-        for run_id in (finished := sorted({row["run_id"] for row in pending})):
-            _finish(spark, run_id, [row for row in pending if row["run_id"] == run_id])
-    return finished
-
-
-def _finish(spark: SparkSession, run_id: str, rows: list[Row]) -> None:
-    """Fast-forward the tables an interrupted publication left, and log the run published."""
-    first = rows[0]
-    left = [t for t in T.AUDITED_TABLES if first["branch"] in branches(spark, t)]
-    publish(spark, left, first["branch"])
-    record_status(
-        spark, run_id, first["logical_date"], first["branch"], "published",
-        f"finished after an interruption; {len(left)} table(s) were still to publish",
-        [(r["feed"], r["lines_read"], r["accepted"], r["duplicates"], r["quarantined"],
-          r["reconciled"]) for r in rows],
-    )  # fmt: skip
-    log.warning("finished the interrupted publication of run %s (%s)", run_id,
-                first["logical_date"])  # fmt: skip
-
-
-def drop_abandoned_branches(
-    spark: SparkSession, day: date, tables: Sequence[T.TableDef]
-) -> list[str]:
-    """Drop the audit branches that earlier runs of ``day`` left without a verdict.
-
-    A run killed before its verdict leaves its branch behind, recorded nowhere; so does one
-    that failed. A new run of the date supersedes them. Branches of refused runs stay for
-    inspection (maintenance drops them after the retention), and a run caught mid-publication
-    has been finished by ``finish_interrupted_publications`` already.
-    """
-    refused = {
-        row["branch"]
-        for row in spark.table(T.RUN_LOG.spark_name)
-        .where((F.col("status") == "refused") & F.col("branch").isNotNull())
-        .select("branch")
-        .distinct()
-        .collect()
-    }
-    prefix = branch_name(day, "")
-    dropped = []
-    for table in tables:
-        for branch in sorted(branches(spark, table)):
-            if branch.startswith(prefix) and branch not in refused:
-                spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
-                dropped.append(f"{table.identifier}@{branch}")
-    if dropped:
-        log.warning("[%s] dropped %d branch(es) of interrupted runs", day, len(dropped))
-    return dropped
-
-
-def _span(days: list[date]) -> str:
-    if not days:
-        return "none"
-    return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
-
-
-class AggregateRun:
-    """One aggregate's own Write-Audit-Publish cycle over the dates an arrival date changed.
-
-    It reads the published silver tables and fact (main), writes its table on a branch of its
-    own, validates it with its suite and fast-forwards main: one table, one atomic publish.
-    """
-
-    def __init__(
-        self, spark: SparkSession, settings: Settings, aggregate: Aggregate, day: date, run_id: str
-    ) -> None:
-        self.spark = spark
-        self.settings = settings
-        self.aggregate = aggregate
-        self.day = day
-        self.run_id = run_id
-        # Not the ingest branch's name: inputs must never resolve to a refused run's branch.
-        self.branch = f"{branch_name(day, run_id)}__{aggregate.name}"
-        self.feed = f"aggregate:{aggregate.name}"
-
-    def _record(self, status: str, message: str | None, rows: int) -> None:
-        record_status(self.spark, self.run_id, self.day, self.branch, status, message,
-                      [(self.feed, rows, rows, 0, 0, True)])  # fmt: skip
-
-    def execute(self) -> list[date]:
-        """Replace the aggregate's rows of the changed dates; return those dates."""
-        aggregate, table = self.aggregate, self.aggregate.table
-        days = changed_dates(self.spark, self.day)[aggregate.dates]
-        if not days:
-            log.info("[%s] %s: no %s dates changed", self.day, aggregate.name, aggregate.dates)
-            self._record("published", f"no {aggregate.dates} dates changed", 0)
-            return days
-        replace = F.col(aggregate.date_column).isin(days)
-        inputs = {name: SOURCES[name].read(self.spark, {aggregate.dates: days})
-                  for name in aggregate.reads}  # fmt: skip
-        output = aggregate.transform(**inputs)
-        check_output(aggregate, output)  # before anything is staged
-        drop_branch(self.spark, [table], self.branch)
-        staged_on = heads(self.spark, [table])
-        with staging(self.spark, self.branch):
-            writer(output, table).overwrite(replace)
-            staged = self.spark.table(table.spark_name).where(replace)
-            batch = aggregate.batch(staged, inputs).persist(StorageLevel.MEMORY_AND_DISK)
-            try:
-                report = gate.validate(
-                    self.settings,
-                    {table.identifier: batch},
-                    _parameters(self.settings, self.day, DEFAULT_MAX_BAD_RATIO),
-                    run_name=self.branch,
-                    suites=all_suites(),
-                )
-                rows = staged.count()
-            finally:
-                batch.unpersist()
-        if report.errors:
-            record_audit(self.spark, self.run_id, self.day, self.branch, report)
-            message = "; ".join(o.line() for o in report.errors)
-            self._record("refused", message, rows)
-            raise PublicationRefused(
-                f"{self.day}: {aggregate.name} not published: {message} (staged on branch "
-                f"{self.branch} of {table.identifier}; details: viewership audit --date {self.day})"
-            )
-        with publication_lock(self.settings):
-            _check_or_drop(self.spark, [table], staged_on, self.branch)
-            record_audit(self.spark, self.run_id, self.day, self.branch, report)
-            publish(self.spark, [table], self.branch)
-            self._record("published", None, rows)
-        log.info("[%s] %s: %s rows for %s", self.day, aggregate.name, f"{rows:,}", _span(days))
-        return days
-
-
-def changed_dates(spark: SparkSession, day: date) -> dict[str, list[date]]:
-    """The event and signup dates that the latest published run of ``day`` changed."""
-    runs = (
-        spark.table(T.RUN_LOG.spark_name)
-        .where((F.col("logical_date") == F.lit(day)) & F.col("feed").isin(*FEEDS)
-               & (F.col("status") == "published"))
-        .orderBy(F.col("recorded_at").desc())
-        .select("run_id")
-        .first()
-    )  # fmt: skip
-    if runs is None:
-        raise ViewershipError(
-            f"{day} has no published run to aggregate; run `viewership run --date {day}` first"
-        )
-    rows = (
-        spark.table(T.RUN_DATES.spark_name)
-        .where((F.col("logical_date") == F.lit(day)) & (F.col("run_id") == runs["run_id"]))
-        .collect()
-    )
-    return {kind: sorted({r["day"] for r in rows if r["kind"] == kind})
-            for kind in ("event", "signup")}  # fmt: skip
-
-
-def _aggregate_cycle(
-    spark: SparkSession, settings: Settings, aggregate: Aggregate, day: date, run_id: str
-) -> list[date]:
-    return until_published(lambda: AggregateRun(spark, settings, aggregate, day, run_id).execute())
-
-
 def run_date(
     spark: SparkSession,
     settings: Settings,
@@ -627,38 +348,45 @@ def run_date(
 ) -> RunResult:
     """Run one arrival date end to end, holding the date's and the catalog's locks.
 
-    With ``aggregates`` every registered aggregate follows, each in its own cycle (the DAG runs
-    them as one mapped task each); one refused aggregate does not stop the others.
+    With ``aggregates`` every registered aggregate follows, each staged, audited and published
+    on its own branch (the DAG runs them as mapped tasks); one refused aggregate does not stop
+    the others. The Data Docs site is built once, at the end, refused or not.
     """
     if aggregates:
         registry().check()
+    reports: list[GateReport] = []
     with date_lock(settings, logical_date), commit_lock(settings):
         T.ensure_tables(spark, T.ALL_TABLES + aggregate_tables())
         finish_interrupted_publications(spark, settings)
         drop_abandoned_branches(
             spark, logical_date, T.AUDITED_TABLES + (aggregate_tables() if aggregates else ())
         )
-        result = until_published(  # each attempt from fresh inputs
-            lambda: DailyRun(spark, settings, logical_date, run_id, max_bad_ratio).execute()
-        )
-        if aggregates:
-            found = registry().aggregates
-            refusals = each_aggregate(
-                list(found),
-                lambda name: _aggregate_cycle(spark, settings, found[name], logical_date, run_id),
-                lambda name, days: result.published.append(found[name].table.identifier),
+        try:
+            result = until_published(  # each attempt from fresh inputs
+                lambda: DailyRun(
+                    spark, settings, logical_date, run_id, max_bad_ratio, reports
+                ).execute()
             )
-            if refusals:
-                raise PublicationRefused("; ".join(refusals))
+            if aggregates:
+                found = registry().aggregates
+                done = aggregate_dates(
+                    spark, settings, [found[n] for n in sorted(found)], logical_date, run_id,
+                    reports,
+                )  # fmt: skip
+                result.published += [found[n].table.identifier for n in sorted(done.published)]
+                if done.refusals:
+                    raise PublicationRefused("; ".join(done.refusals))
+        finally:
+            gate.build_docs(settings, reports)
         return result
 
 
 def run_aggregate(
     spark: SparkSession, settings: Settings, name: str, logical_date: date, run_id: str
 ) -> list[date]:
-    """Run one aggregate's cycle for an arrival date already published (the DAG's mapped task)."""
-    aggregate = registry().get(name)
-    with date_lock(settings, logical_date, scope=name), commit_lock(settings):
-        T.ensure_tables(spark, T.ALL_TABLES + (aggregate.table,))
-        drop_abandoned_branches(spark, logical_date, [aggregate.table])
-        return _aggregate_cycle(spark, settings, aggregate, logical_date, run_id)
+    """Run one aggregate's cycle for an arrival date already published; return the dates it
+    replaced, or raise PublicationRefused."""
+    done = run_aggregates(spark, settings, [name], logical_date, run_id)
+    if done.refusals:
+        raise PublicationRefused("; ".join(done.refusals))
+    return done.published[name]

@@ -48,12 +48,15 @@ def _samples(*values: float) -> dict[str, Any]:
 
 
 def _report(mode: str) -> dict[str, Any]:
-    def volume_entry(events: int, run: float, floor: float, memory: int) -> dict[str, Any]:
+    def volume_entry(
+        events: int, run: float, floor: float, memory: int, empty: float = 3.0
+    ) -> dict[str, Any]:
         return {
             "events": events,
             "landing": {"floor": _samples(floor), "generator": _samples(floor * 1.5)},
             "pipeline": {"floor": _samples(floor, floor), "end_to_end": _samples(run),
-                         "memory": {"python": 1, "jvm": memory - 1, "total": memory}},
+                         "memory": {"python": 1, "jvm": memory - 1, "total": memory},
+                         "empty_day": _samples(empty)},
         }  # fmt: skip
 
     return {
@@ -73,7 +76,8 @@ def _report(mode: str) -> dict[str, Any]:
         },  # fmt: skip
         "settings": {"repeat": 2, "query_events": 1_000_000},
         "volumes": {
-            "1M": volume_entry(1_000_000, 40.0, 10.0, 2 * 2**30),
+            "50k": volume_entry(50_000, 12.0, 1.0, 2**30, empty=3.5),
+            "1M": volume_entry(1_000_000, 40.0, 10.0, 2 * 2**30, empty=5.0),
             "10M": volume_entry(10_000_000, 300.0, 80.0, 3 * 2**30),
         },
         "depth": {
@@ -98,7 +102,11 @@ def _report(mode: str) -> dict[str, Any]:
 def test_a_full_run_is_judged_against_each_target() -> None:
     verdicts = {t["figure"]: t["met"] for t in targets(_report("full"))}
     assert verdicts == {
-        "end-to-end / floor at 1M": False,  # 40 / 10 = 4.0 > 3.0
+        "a 50k day: seconds": False,  # 12 > 10
+        "a 50k day: end-to-end / floor": False,  # 12 / 1 = 12 > 3
+        "end-to-end / floor at 1M": True,  # 40 / 10 = 4.0 <= 5.0
+        "end-to-end / floor at 10M": False,  # 300 / 80 = 3.75 > 3.0
+        "a day with no landing files: seconds": True,  # the smallest volume's: 3.5 <= 4
         "depth 30 / depth 1": True,  # 1.1
         "query top-shows: seconds": True,
         "query top-shows: / DuckDB": True,
@@ -111,10 +119,12 @@ def test_a_full_run_is_judged_against_each_target() -> None:
 def test_a_quick_run_reports_the_figures_without_judging_them() -> None:
     report = _report("quick")
     assert {t["met"] for t in targets(report)} == {None}
-    assert scaling(report) == [{"step": "10M / 1M", "volume": 10.0, "time": 7.5, "memory": 1.5}]
+    assert scaling(report)[-1] == {"step": "10M / 1M", "volume": 10.0, "time": 7.5, "memory": 1.5}
     report["targets"] = targets(report)
     text = markdown(report)
-    assert "| end-to-end / floor at 1M | 4.00 | <= 3.0 | not judged |" in text
+    assert "| end-to-end / floor at 1M | 4.00 | <= 5.0 | not judged |" in text
+    assert "| a day with no landing files: seconds | 3.50 | <= 4 s | not judged |" in text
+    assert "| 1M | 40.00 (40.00–40.00) | 10.00 (10.00–10.00) | 4.00 | 5.00 (5.00–5.00) |" in text
     assert "| 10M / 1M | 10 | 7.50 | 1.50 |" in text
     assert "| top-shows | 0.80 (0.80–0.80) | 0.50 (0.50–0.50) | 1.60 | yes | 10 |" in text
 
@@ -126,8 +136,9 @@ def test_a_volume_that_failed_misses_its_target_and_the_others_still_report() ->
     verdicts = {t["figure"]: t["met"] for t in targets(report)}
     assert verdicts["10M: the daily run completes"] is False
     assert "time 10M / 1M" not in verdicts  # nothing to divide
-    assert verdicts["end-to-end / floor at 1M"] is False  # 1M is still judged
-    assert scaling(report) == []
+    assert verdicts["end-to-end / floor at 1M"] is True  # 1M is still judged
+    assert verdicts["end-to-end / floor at 10M"] is None  # its failure above is the finding
+    assert [s["step"] for s in scaling(report)] == ["1M / 50k"]
     report["targets"] = targets(report)
     text = markdown(report)
     assert f"| 10M | failed: {reason} |" in text
@@ -176,6 +187,7 @@ def test_quick_mode_measures_and_saves_every_figure(tmp_path: Path) -> None:
         assert any(m["ends"].startswith("published") for m in pipeline["phases"])
         assert figures["landing"]["generator"]["median"] > 0
         assert figures["landing"]["floor_rows"] > figures["events"]  # events, signups, shows
+        assert pipeline["empty_day"]["n"] == 1 and pipeline["empty_day"]["median"] > 0
     queries = {k: v for k, v in report["queries"].items() if isinstance(v, dict)}
     assert sorted(queries) == ["co-watch", "genres", "signups", "top-shows"]
     assert all(q["same_answer"] and q["rows"] > 0 for q in queries.values())

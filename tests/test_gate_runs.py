@@ -12,10 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aggregates import top_shows
+from jobs import publication, silver
 from jobs import run as run_module
-from jobs import silver
+from jobs.publication import finish_interrupted_publications
 from jobs.registry import aggregate_tables, all_suites, registry
-from jobs.run import finish_interrupted_publications, run_aggregate
+from jobs.run import run_aggregate
 from jobs.wap import publish
 from schemas import tables as T
 from schemas.tables import TableDef
@@ -58,7 +59,9 @@ def test_a_clean_day_publishes_and_every_verdict_is_recorded(
         registry().aggregates, "published"
     )
     assert report.branch_kept_on == []  # the audit branch is gone once main has it
-    assert (lakehouse.home / "gx" / "uncommitted" / "data_docs" / "local_site").is_dir()
+    # and the run's one Data Docs build shows the validation of every table it audited
+    site = lakehouse.data_docs_index.read_text(encoding="utf-8")
+    assert [name for name in all_suites() if name not in site] == []
     assert "published" in render_report(report, "table").splitlines()[0]
 
 
@@ -256,7 +259,7 @@ def test_a_run_that_another_run_published_under_stages_again_and_loses_nothing(
         result = run(spark, lakehouse, D2)
     # Then it finds silver's main moved, drops its branch, stages again on top and publishes
     assert "main moved on silver.viewing_events" in logs.text
-    assert f"staging again (attempt 2 of {run_module.PUBLISH_ATTEMPTS})" in logs.text
+    assert f"staging again (attempt 2 of {publication.PUBLISH_ATTEMPTS})" in logs.text
     assert result.published == [t.identifier for t in T.AUDITED_TABLES]
     # and nothing is lost: the other commit's erasure stands, and every event of the day is in
     assert rows(spark, T.VIEWING_EVENTS, "event_id") == sorted(
@@ -279,16 +282,16 @@ def test_a_cycle_that_loses_every_attempt_gives_up_in_one_line(
 
     def outrun() -> None:
         attempts.append(len(attempts) + 1)
-        raise run_module.MainMoved("main moved on silver.viewing_events while audit_x was staged")
+        raise publication.MainMoved("main moved on silver.viewing_events while audit_x was staged")
 
     with (
         logs.at_level(logging.WARNING, logger="viewership.run"),
-        pytest.raises(run_module.MainMoved, match="gave up after 5 attempts$") as lost,
+        pytest.raises(publication.MainMoved, match="gave up after 5 attempts$") as lost,
     ):
-        run_module.until_published(outrun)
+        publication.until_published(outrun)
     assert attempts == [1, 2, 3, 4, 5] and "\n" not in str(lost.value)
     assert logs.text.count("staging again") == 4
-    assert run_module.until_published(lambda: "published") == "published"
+    assert publication.until_published(lambda: "published") == "published"
 
 
 def test_a_staging_commit_the_rest_catalog_raced_is_staged_again_any_other_failure_is_not() -> None:
@@ -299,10 +302,10 @@ def test_a_staging_commit_the_rest_catalog_raced_is_staged_again_any_other_failu
             raise RuntimeError(f"BadRequestException: Malformed request: {raced.pop()}")
         return "published"
 
-    assert run_module.until_published(flaky) == "published" and raced == []
+    assert publication.until_published(flaky) == "published" and raced == []
 
     def broken() -> str:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        run_module.until_published(broken)
+        publication.until_published(broken)

@@ -188,8 +188,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.aggregate_cycle import run_aggregates
     from jobs.registry import DeclarationError, registry
-    from jobs.run import each_aggregate, run_aggregate
     from viewership.spark import get_spark
 
     _require_home(settings)
@@ -202,11 +202,11 @@ def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
         raise DeclarationError("; ".join(broken))
     run_id = args.run_id or uuid.uuid4().hex[:8]
     spark = get_spark(settings, app_name=f"viewership-aggregate-{'+'.join(runnable)}")
-    refusals = each_aggregate(  # one application, one Write-Audit-Publish cycle per aggregate
-        runnable,
-        lambda name: run_aggregate(spark, settings, name, args.date, run_id),
-        lambda name, days: print(f"{args.date}: {name} published for {len(days)} date(s)"),
-    )
+    # One application; each aggregate staged, audited and published on a branch of its own.
+    done = run_aggregates(spark, settings, runnable, args.date, run_id)
+    for name, days in done.published.items():
+        print(f"{args.date}: {name} published for {len(days)} date(s)")
+    refusals = done.refusals
     if broken:  # the others ran: a broken declaration does not hold back its neighbours
         raise DeclarationError("; ".join(broken + refusals))
     if refusals:
