@@ -36,7 +36,7 @@ from jobs.publication import (
     status_rows,
 )
 from jobs.registry import SOURCES, Aggregate, all_suites, check_output, registry
-from jobs.wap import MainMoved, branch_name, drop_branch, heads, publish, staging, writer
+from jobs.wap import MainMoved, branch_name, conformed, drop_branch, heads, publish, staging
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS
 from viewership.config import Settings
@@ -136,19 +136,21 @@ class AggregateCycle:
     def _stage(
         self, aggregate: Aggregate, days: list[date], inputs: dict[str, DataFrame]
     ) -> _Staged:
-        """Write the aggregate's rows of ``days`` on its branch and validate what is there."""
+        """Write the aggregate's rows of ``days`` on its branch and validate those rows."""
         table = aggregate.table
         branch = aggregate_branch(self.day, self.run_id, aggregate)
         replace = F.col(aggregate.date_column).isin(days)
         given = {name: inputs[name] for name in aggregate.reads}
         output = aggregate.transform(**given)
         check_output(aggregate, output)  # before anything is staged
+        # The rows written are the rows audited: persisted, written from the cache, and
+        # validated from it, instead of read back from the branch.
+        staged = self._persist(conformed(output, table))
+        rows = staged.count()
         drop_branch(self.spark, [table], branch)
         staged_on = heads(self.spark, [table])
         with staging(self.spark, branch):
-            writer(output, table).overwrite(replace)
-            staged = self._persist(self.spark.table(table.spark_name).where(replace))
-            rows = staged.count()  # read from the branch while it is the one in effect
+            staged.writeTo(table.spark_name).overwrite(replace)
         batch = self._persist(compact(aggregate.batch(staged, given)))
         report = gate.validate(
             self.settings,

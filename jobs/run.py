@@ -66,6 +66,14 @@ def _dates(df: DataFrame, column: str) -> set[date]:
     return {row[0] for row in df.select(F.to_date(column)).distinct().collect()}
 
 
+def _count_and_dates(df: DataFrame, column: str) -> tuple[int, set[date]]:
+    """The rows of a frame and the dates its timestamp column holds, in one aggregation (a
+    count and a distinct apart were four Spark jobs)."""
+    row = df.agg(F.count(F.lit(1)), F.collect_set(F.to_date(column))).first()
+    assert row is not None  # a global aggregation has one row
+    return row[0], set(row[1])
+
+
 class DailyRun:
     """One arrival date's run; methods follow the order in which the run executes."""
 
@@ -182,10 +190,10 @@ class DailyRun:
             .transform(silver.new_events(known))
             .transform(silver.events_rows(self.day, self.run_id))
         )
-        counts.accepted = rows.count()
-        counts.duplicates = counts.lines_read - counts.quarantined - counts.accepted
         # Before the append: writing a table drops cached frames that read it.
-        self.result.event_dates = sorted(touched | _dates(rows, "event_ts"))
+        counts.accepted, stored = _count_and_dates(rows, "event_ts")
+        counts.duplicates = counts.lines_read - counts.quarantined - counts.accepted
+        self.result.event_dates = sorted(touched | stored)
         writer(rows, T.VIEWING_EVENTS).append()
         self._say(
             f"viewing_events: {counts.lines_read:,} lines, {counts.accepted:,} accepted, "
@@ -213,10 +221,10 @@ class DailyRun:
             .transform(silver.signup_winners(existing))
             .transform(silver.signups_rows(self.day, self.run_id))
         )
-        counts.accepted = winners.count()
+        counts.accepted, stored = _count_and_dates(winners, "signup_ts")
         counts.duplicates = counts.lines_read - counts.quarantined - counts.accepted
         superseded = existing.join(winners.select("user_id"), "user_id", "left_semi")
-        touched |= _dates(superseded, "signup_ts") | _dates(winners, "signup_ts")
+        touched |= _dates(superseded, "signup_ts") | stored
         if counts.accepted:
             winners.createOrReplaceTempView("signup_winners")
             self.spark.sql(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
 from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
@@ -28,15 +29,20 @@ def branch_name(logical_date: date, run_id: str) -> str:
     return f"audit_{logical_date:%Y%m%d}_{_SAFE.sub('_', run_id)}"
 
 
-def writer(frame: DataFrame, table: TableDef) -> DataFrameWriterV2:
-    """``frame.writeTo(table)`` as the table is now: a column added to the table since (an
-    Iceberg schema change, which rewrites no file) is written as null, so evolving a table
-    never breaks the job that fills it."""
+def conformed(frame: DataFrame, table: TableDef) -> DataFrame:
+    """The frame as the table is now: a column added to the table since (an Iceberg schema
+    change, which rewrites no file) is null, so evolving a table never breaks the job that
+    fills it."""
     current = frame.sparkSession.table(table.spark_name).schema
     added = [f for f in current if f.name not in frame.columns]
     if added:
         frame = frame.select("*", *(F.lit(None).cast(f.dataType).alias(f.name) for f in added))
-    return frame.writeTo(table.spark_name)
+    return frame
+
+
+def writer(frame: DataFrame, table: TableDef) -> DataFrameWriterV2:
+    """``frame.writeTo(table)`` for the frame as the table is now (``conformed``)."""
+    return conformed(frame, table).writeTo(table.spark_name)
 
 
 @contextmanager
@@ -49,21 +55,25 @@ def staging(spark: SparkSession, branch: str) -> Iterator[None]:
         spark.conf.unset("spark.wap.branch")
 
 
+def _load(spark: SparkSession, table: TableDef) -> Any:
+    """The table's Iceberg Java object, loaded now through the session's own catalog (which
+    caches nothing, so another process's commit is seen)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic (non-Connect) session, as the factory builds
+    return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
+        spark._jsparkSession, table.spark_name
+    )
+
+
 def refs(spark: SparkSession, table: TableDef) -> dict[str, tuple[str, int]]:
     """Each ref of a table: its kind (``BRANCH`` or ``TAG``) and snapshot id.
 
-    Read from the table's metadata through the session's own catalog (which caches nothing,
-    so another process's commit is seen): no Spark job, where a query of ``<table>.refs``
-    plans and runs one. A run looks refs up some seventy times.
+    Read from the table's metadata: no Spark job, where a query of ``<table>.refs`` plans and
+    runs one. A run looks refs up some seventy times.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # a classic (non-Connect) session, as the factory builds
-    loaded = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
-        spark._jsparkSession, table.spark_name
-    )
     return {
         str(name): ("BRANCH" if ref.isBranch() else "TAG", int(ref.snapshotId()))
-        for name, ref in loaded.refs().items()
+        for name, ref in _load(spark, table).refs().items()
     }
 
 
@@ -110,16 +120,19 @@ def drop_branch(spark: SparkSession, tables: Sequence[TableDef], branch: str) ->
 
 
 def publish(spark: SparkSession, tables: Sequence[TableDef], branch: str) -> list[str]:
-    """Fast-forward main to the branch on each table that has it, in order; then drop it."""
+    """Fast-forward main to the branch on each table that has it, in order.
+
+    Each table's fast-forward and the removal of its branch are one metadata commit (what
+    ``CALL system.fast_forward`` and ``DROP BRANCH`` do in two): a table still holding the
+    branch is exactly one not yet published, which is what finishing an interrupted
+    publication looks for.
+    """
     published = []
     for table in tables:
-        if branch not in branches(spark, table):
+        loaded = _load(spark, table)
+        if branch not in {str(name) for name in loaded.refs().keys()}:
             continue
-        spark.sql(
-            f"CALL lake.system.fast_forward(table => '{table.identifier}', "
-            f"branch => 'main', to => '{branch}')"
-        )
+        loaded.manageSnapshots().fastForwardBranch("main", branch).removeBranch(branch).commit()
         published.append(table.identifier)
         log.debug("fast-forwarded %s to %s", table.identifier, branch)
-    drop_branch(spark, tables, branch)
     return published

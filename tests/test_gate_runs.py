@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -14,6 +15,7 @@ from pyspark.sql import functions as F
 from aggregates import top_shows
 from jobs import publication, silver
 from jobs import run as run_module
+from jobs.aggregate_cycle import AggregateCycle, run_aggregates
 from jobs.publication import finish_interrupted_publications
 from jobs.registry import aggregate_tables, all_suites, registry
 from jobs.run import run_aggregate
@@ -273,6 +275,46 @@ def test_a_run_that_another_run_published_under_stages_again_and_loses_nothing(
     assert report is not None and report.status == "published"
     checks = [(e["table_name"], e["check_name"]) for e in report.expectations]
     assert len(set(checks)) == len(checks)  # the verdicts of the attempt that published, once
+
+
+def test_an_aggregate_another_commit_overtook_is_staged_again_alone(
+    spark: SparkSession,
+    lakehouse: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    # Given a published day whose aggregates run, and another process that deletes a row of
+    # top shows' main while the cycle has it staged (a `viewership forget`, say)
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1, aggregates=["top_shows"])
+    _a_day(lakehouse, D2, events=6)
+    run(spark, lakehouse, D2)
+    stage = AggregateCycle._stage
+    commits = []
+
+    def staged_under_a_commit(self: AggregateCycle, aggregate: Any, *args: Any) -> Any:
+        staged = stage(self, aggregate, *args)
+        if aggregate.name == "top_shows" and not commits:
+            spark.sql(f"DELETE FROM {TOP.spark_name} WHERE show_id = 's2'")
+            commits.append(main_snapshots(lakehouse)[TOP.identifier])
+        return staged
+
+    monkeypatch.setattr(AggregateCycle, "_stage", staged_under_a_commit)
+    # When the day's aggregates run
+    with logs.at_level(logging.WARNING, logger="viewership.run"):
+        done = run_aggregates(spark, lakehouse, ["signups", "top_shows"], D2, "t02")
+    # Then top shows finds its main moved, is staged again on top of that commit and publishes,
+    # while signups published in the first pass, once
+    assert "main moved on gold.top_shows_daily" in logs.text
+    assert "top_shows: staging again (attempt 2 of" in logs.text
+    assert sorted(done.published) == ["signups", "top_shows"] and done.refusals == []
+    assert main_snapshots(lakehouse)[TOP.identifier] != commits[0]
+    # (the erasure of D1's s2 stands, and D2 is whole)
+    assert rows(spark, TOP, "event_date", "show_id") == [(D1, "s1"), (D2, "s1"), (D2, "s2")]
+    report = latest_audit(lakehouse, D2)
+    assert report is not None
+    statuses = [(a["aggregate"], a["status"]) for a in report.aggregates]
+    assert sorted(statuses) == [("signups", "published"), ("top_shows", "published")]
 
 
 def test_a_cycle_that_loses_every_attempt_gives_up_in_one_line(
