@@ -62,6 +62,15 @@ class RunResult:
     gate: GateReport = field(default_factory=GateReport)
 
 
+@dataclass(frozen=True)
+class CatalogInEffect:
+    """The catalog a run judges its events by: the snapshot's date and its accepted shows."""
+
+    day: date
+    shows: DataFrame  # one show_id column, for the audit's reconciliation
+    show_ids: frozenset[str]  # the same ids on the driver, for validating each event
+
+
 def _dates(df: DataFrame, column: str) -> set[date]:
     return {row[0] for row in df.select(F.to_date(column)).distinct().collect()}
 
@@ -94,9 +103,7 @@ class DailyRun:
         self.reports = reports if reports is not None else []
         self.result = RunResult(logical_date, run_id, branch_name(logical_date, run_id))
         self._cached: list[DataFrame] = []
-        self._catalog_day = logical_date
         self._pseudonym_key = pseudonyms.key(settings)
-        self._in_effect: DataFrame | None = None
 
     @property
     def run_id(self) -> str:
@@ -140,8 +147,8 @@ class DailyRun:
 
     # -- catalog ---------------------------------------------------------------------------
 
-    def stage_catalog(self) -> set[str]:
-        """Ingest the catalog in effect; return the show ids events are checked against."""
+    def stage_catalog(self) -> CatalogInEffect:
+        """Ingest the catalog in effect; return it, for the events' checks and the audit."""
         snapshot_day = catalog_in_effect(self.settings.landing, self.day)
         ctx = Context(self.day, country_regions())
         checked = self._persist(
@@ -156,20 +163,20 @@ class DailyRun:
         else:
             self.result.feeds["catalog"] = FeedCounts("catalog")
             self._say(f"catalog in effect: snapshot of {snapshot_day}")
-        self._catalog_day = snapshot_day
-        self._in_effect = accepted.select("show_id")
         snapshot = accepted.transform(silver.shows_rows(snapshot_day, self.run_id))
         existing = self.spark.table(T.SHOWS.spark_name)
         merged = self._persist(snapshot.transform(silver.latest_shows(existing)))
         merged.count()  # materialise before overwriting the table it was read from
         writer(merged, T.SHOWS).overwrite(F.lit(True))
-        return {row["show_id"] for row in accepted.select("show_id").collect()}
+        shows = accepted.select("show_id")
+        show_ids = frozenset(row["show_id"] for row in shows.collect())
+        return CatalogInEffect(snapshot_day, shows, show_ids)
 
     # -- viewing events --------------------------------------------------------------------
 
-    def stage_events(self, show_ids: set[str]) -> None:
+    def stage_events(self, show_ids: frozenset[str]) -> None:
         """Ingest the day's events into bronze, quarantine and silver on the audit branch."""
-        ctx = Context(self.day, country_regions(), frozenset(show_ids))
+        ctx = Context(self.day, country_regions(), show_ids)
         checked = self._persist(self._validate("viewing_events", self.day, ctx))
         counts = self._count_feed("viewing_events", checked)
         self._stage_bronze("viewing_events", checked)
@@ -252,20 +259,17 @@ class DailyRun:
 
     # -- audit and publish -----------------------------------------------------------------
 
-    def audit(self) -> GateReport:
+    def audit(self, catalog: CatalogInEffect) -> GateReport:
         """Validate what the run staged on its branch; GX's verdict decides publication."""
-        assert self._in_effect is not None, "stage_catalog runs first"
-        scope = Scope(
-            self.day, self.result.event_dates, self.result.signup_dates, self._catalog_day
-        )
+        scope = Scope(self.day, self.result.event_dates, self.result.signup_dates, catalog.day)
         batches = {
             name: self._persist(compact(batch))
             for name, batch in audit.table_batches(
-                self.spark, scope, self._in_effect, gold.pseudonymous(self._pseudonym_key)
+                self.spark, scope, catalog.shows, gold.pseudonymous(self._pseudonym_key)
             ).items()
         }
         batches[T.RUN_LOG.identifier] = self._persist(
-            audit.run_batch(self.spark, scope, self.result.feeds, batches, self._in_effect)
+            audit.run_batch(self.spark, scope, self.result.feeds, batches, catalog.shows)
         )
         report = gate.validate(
             self.settings,
@@ -314,11 +318,11 @@ class DailyRun:
             drop_branch(self.spark, T.AUDITED_TABLES, self.result.branch)
             staged_on = heads(self.spark, T.AUDITED_TABLES)
             with staging(self.spark, self.result.branch):
-                show_ids = self.stage_catalog()
-                self.stage_events(show_ids)
+                catalog = self.stage_catalog()
+                self.stage_events(catalog.show_ids)
                 self.stage_signups()
                 self.stage_fact()
-                self.result.gate = report = self.audit()
+                self.result.gate = report = self.audit(catalog)
             if report.errors:
                 record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
                 message = self.refusal(report)
