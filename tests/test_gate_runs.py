@@ -246,14 +246,16 @@ def test_a_run_that_another_run_published_under_stages_again_and_loses_nothing(
     audit = run_module.DailyRun.audit
     commits = []
 
-    def audited_under_a_commit(self: run_module.DailyRun) -> object:
+    def audited_under_a_commit(
+        self: run_module.DailyRun, catalog: run_module.CatalogInEffect
+    ) -> object:
         if not commits:
             branch = spark.conf.get("spark.wap.branch")
             spark.conf.unset("spark.wap.branch")
             spark.sql(f"DELETE FROM {T.VIEWING_EVENTS.spark_name} WHERE user_id = 'u0'")
             spark.conf.set("spark.wap.branch", branch)
             commits.append(main_snapshots(lakehouse)[T.VIEWING_EVENTS.identifier])
-        return audit(self)
+        return audit(self, catalog)
 
     monkeypatch.setattr(run_module.DailyRun, "audit", audited_under_a_commit)
     # When the run reaches publication
