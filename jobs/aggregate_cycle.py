@@ -3,10 +3,10 @@
 Each aggregate still stages on a branch of its own, is judged by its own suite and is published
 or refused alone: one refused aggregate holds back no other, and one that lost a race with
 another run is staged again alone. What they share is what costs the same whatever the
-aggregate: the changed dates are looked up once, each input (the user-show fact above all) is
-read once and cached for every transform and audit batch, and the gate's verdicts and the run
-log's statuses are each written in one commit. At 50k events a day the six cycles took 27 s
-one after the other; docs/performance.md has the figures after.
+aggregate: the changed dates are looked up once, every input is read as of one snapshot of
+main, and the gate's verdicts and the run log's statuses are each written in one commit. At
+50k events a day the six cycles took 27 s one after the other; docs/performance.md has the
+figures after.
 """
 
 from __future__ import annotations
@@ -125,13 +125,20 @@ class AggregateCycle:
         return frame
 
     def _inputs(self, changed: dict[str, list[date]]) -> dict[str, DataFrame]:
-        """Each source any aggregate reads, restricted to the changed dates, read from main
-        once and cached: four aggregates read the same fact."""
-        names = dict.fromkeys(name for a in self.aggregates for name in a.reads)
-        inputs = {name: self._persist(SOURCES[name].read(self.spark, changed)) for name in names}
-        for frame in inputs.values():
-            frame.count()  # read now, from main, before any branch is staged
-        return inputs
+        """Each source any aggregate reads, restricted to the changed dates, as of main's
+        snapshot when the cycle starts: every aggregate and audit batch of the cycle sees the
+        same input, whoever publishes meanwhile.
+
+        Not cached: each aggregate reads only the columns it needs from Parquet. Caching every
+        input whole cost more than reading the shared fact again (the cycle on a two-day 1M
+        home: 48 to 50 s cached, 36 to 38 s not; docs/performance.md).
+        """
+        sources = {name: SOURCES[name] for a in self.aggregates for name in a.reads}
+        pinned = heads(self.spark, [source.table for source in sources.values()])
+        return {
+            name: source.read(self.spark, changed, pinned[source.table.identifier])
+            for name, source in sources.items()
+        }
 
     def _stage(
         self, aggregate: Aggregate, days: list[date], inputs: dict[str, DataFrame]

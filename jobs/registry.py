@@ -48,9 +48,14 @@ class Source:
     kind: DateKind | None
     keep: Callable[[list[date]], Column] | None = None
 
-    def read(self, spark: SparkSession, dates: Mapping[str, list[date]]) -> DataFrame:
-        """The table's rows of the run's changed dates (a dimension is read whole)."""
-        frame = spark.table(self.table.spark_name)
+    def read(
+        self, spark: SparkSession, dates: Mapping[str, list[date]], snapshot: int | None = None
+    ) -> DataFrame:
+        """The table's rows of the run's changed dates (a dimension is read whole), as of
+        ``snapshot`` when one is given."""
+        name = self.table.spark_name
+        frame = spark.table(name) if snapshot is None else spark.sql(
+            f"SELECT * FROM {name} VERSION AS OF {snapshot}")  # fmt: skip
         if self.kind is None or self.keep is None:
             return frame
         return frame.where(self.keep(dates[self.kind]))

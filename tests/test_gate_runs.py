@@ -319,6 +319,30 @@ def test_an_aggregate_another_commit_overtook_is_staged_again_alone(
     assert sorted(statuses) == [("signups", "published"), ("top_shows", "published")]
 
 
+def test_every_aggregate_of_a_cycle_reads_its_inputs_as_of_the_cycle_start(
+    spark: SparkSession, lakehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a published day, and another process that deletes a show from the fact's main
+    # once the cycle's first aggregate is staged (a commit the REST catalog does not serialise)
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1)
+    stage = AggregateCycle._stage
+
+    def staged_under_a_commit(self: AggregateCycle, aggregate: Any, *args: Any) -> Any:
+        staged = stage(self, aggregate, *args)
+        if aggregate.name == "signups":
+            spark.sql(f"DELETE FROM {T.USER_SHOW_DAILY.spark_name} WHERE show_id = 's2'")
+        return staged
+
+    monkeypatch.setattr(AggregateCycle, "_stage", staged_under_a_commit)
+    # When the day's aggregates run, signups first
+    done = run_aggregates(spark, lakehouse, ["signups", "top_shows"], D1, "t01")
+    # Then top shows is the fact as the cycle found it, s2 included, and its audit agreed
+    assert sorted(done.published) == ["signups", "top_shows"] and done.refusals == []
+    assert rows(spark, TOP, "event_date", "show_id") == [(D1, "s1"), (D1, "s2")]
+    assert rows(spark, T.USER_SHOW_DAILY, "show_id") == [("s1",), ("s1",)]
+
+
 def test_a_cycle_that_loses_every_attempt_gives_up_in_one_line(
     logs: pytest.LogCaptureFixture,
 ) -> None:
