@@ -8,7 +8,7 @@ import pytest
 
 from viewership.config import embedded_driver_memory, jar_coordinates, jar_file_name, load_settings
 from viewership.errors import UsageError
-from viewership.spark import spark_conf
+from viewership.spark import class_archive, spark_conf
 
 
 def test_policy_defaults(tmp_path: Path) -> None:
@@ -125,6 +125,40 @@ def test_jvm_options_and_runtime_jars_reach_the_driver_and_every_executor(
     )
     assert tuned["spark.executor.extraJavaOptions"] == "-XX:+UseSerialGC"
     assert tuned["spark.driver.extraJavaOptions"].endswith(".properties -XX:+UseSerialGC")
+
+
+def _fake_jars(folder: Path) -> dict[str, str]:
+    folder.mkdir()
+    for coordinate in jar_coordinates():
+        (folder / jar_file_name(coordinate)).touch()
+    return {"VIEWERSHIP_JAR_CACHE": str(folder)}
+
+
+def test_the_driver_maps_the_class_archive_only_once_it_exists(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env=_fake_jars(tmp_path / "jars"))
+    archive = class_archive(settings)
+    assert archive.parent == tmp_path / "jvm"
+    # Naming a missing archive would turn off the JDK's own: no archive, no option.
+    assert "SharedArchiveFile" not in spark_conf(settings)["spark.driver.extraJavaOptions"]
+    archive.parent.mkdir()
+    archive.touch()
+    driver = spark_conf(settings)["spark.driver.extraJavaOptions"].split()
+    assert f"-XX:SharedArchiveFile={archive}" in driver
+    # Only the driver maps it (executors elsewhere have their own class path), and never the
+    # JVM that is writing one.
+    assert "spark.executor.extraJavaOptions" not in spark_conf(settings)
+    writing = load_settings(
+        tmp_path,
+        env=_fake_jars(tmp_path / "jars2")
+        | {"VIEWERSHIP_JVM_OPTIONS": "-XX:ArchiveClassesAtExit=x"},
+    )
+    assert "SharedArchiveFile" not in spark_conf(writing)["spark.driver.extraJavaOptions"]
+
+
+def test_another_jar_set_has_an_archive_of_its_own(tmp_path: Path) -> None:
+    one = class_archive(load_settings(tmp_path, env=_fake_jars(tmp_path / "one")))
+    other = class_archive(load_settings(tmp_path, env=_fake_jars(tmp_path / "other")))
+    assert one != other and one.parent == other.parent
 
 
 def test_max_cores_caps_each_application_on_a_cluster(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -34,3 +35,24 @@ def test_the_code_is_ruff_clean() -> None:
     for args in (["check", "."], ["format", "--check", "."]):
         done = subprocess.run([ruff, *args], cwd=REPO_ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_set_up_wrote_the_class_archive_and_a_new_driver_loads_spark_from_it(
+    tmp_path: Path,
+) -> None:
+    from viewership.config import load_settings
+    from viewership.spark import class_archive
+
+    assert class_archive(load_settings(tmp_path)).is_file(), "scripts/setup.sh writes it"
+    loaded = tmp_path / "classes.log"
+    start = (
+        "from viewership.config import load_settings; from viewership.spark import get_spark; "
+        f"get_spark(load_settings({str(tmp_path / 'home')!r})).range(3).count()"
+    )
+    env = {**os.environ, "VIEWERSHIP_JVM_OPTIONS": f"-Xlog:class+load:file={loaded}"}
+    subprocess.run([sys.executable, "-c", start], env=env, check=True, capture_output=True)
+    sources = loaded.read_text()
+    # A mismatched archive (another class path, another JDK) would be ignored: every class from
+    # a jar. Mapped, Spark's classes come from the archive's top layer and few from jars.
+    from_archive = sources.count("source: shared objects file (top)")
+    assert from_archive > 5000 > sources.count("source: jar:") + sources.count("source: file:")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import sys
 from importlib import resources
+from pathlib import Path
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from viewership.config import Settings, prepare_sqlite_catalog
@@ -39,7 +42,14 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Python workers must import this project: run them on the driver's interpreter.
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "spark.driver.extraJavaOptions": " ".join(
-            filter(None, [f"-Dlog4j2.configurationFile={_log4j_config()}", settings.jvm_options])
+            filter(
+                None,
+                [
+                    f"-Dlog4j2.configurationFile={_log4j_config()}",
+                    _archive_option(settings),
+                    settings.jvm_options,
+                ],
+            )
         ),
     }
     if settings.jvm_options:
@@ -49,6 +59,61 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     conf.update(settings.spark_catalog_conf())
     conf.update(settings.extra_spark_conf)
     return conf
+
+
+def class_archive(settings: Settings) -> Path:
+    """The driver JVM's class-data-sharing archive for this Java, Spark and class path.
+
+    A cold driver spends seconds loading and verifying Spark's, Iceberg's and Hadoop's classes
+    from jars; mapped from an archive written once (``jobs.class_archive``, run by set-up)
+    they load in a fraction of that. The JVM checks the archive against its own build and
+    class path and ignores one that does not match, so the name only has to change with them.
+    """
+    java = _java_home()
+    modules = java / "lib" / "modules"  # the JDK's class image: rewritten by every update
+    key = "\0".join(
+        [
+            str(java.resolve()),
+            str(modules.stat().st_mtime_ns if modules.exists() else 0),
+            str(Path(pyspark.__file__).parent.resolve()),
+            pyspark.__version__,
+            os.pathsep.join(str(p) for p in settings.jar_paths()),
+        ]
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return settings.jar_cache.parent / "jvm" / f"driver-{digest}.jsa"
+
+
+def _java_home() -> Path:
+    if home := os.environ.get("JAVA_HOME"):
+        return Path(home)
+    java = shutil.which("java")
+    return Path(java).resolve().parent.parent if java else Path("java")
+
+
+def _archive_option(settings: Settings) -> str:
+    """Map the class archive when it exists (naming a missing one would turn off the JDK's
+    own), and never while a JVM is writing one."""
+    if "-XX:ArchiveClassesAtExit" in settings.jvm_options:
+        return ""
+    archive = class_archive(settings)
+    return f"-XX:SharedArchiveFile={archive}" if archive.is_file() else ""
+
+
+def stop_and_wait(spark: SparkSession, timeout: float = 120.0) -> None:
+    """Stop the session and wait until its JVM has exited (a JVM writes its class archive on
+    exit, after the Python side would otherwise have moved on)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    spark.stop()
+    process = getattr(gateway, "proc", None)  # set when this process launched the JVM
+    if gateway is not None:
+        gateway.shutdown()
+        SparkContext._gateway = SparkContext._jvm = None
+    if process is not None:
+        process.stdin.close()  # the gateway exits when its standard input ends
+        process.wait(timeout)
 
 
 def _log4j_config() -> str:
