@@ -200,7 +200,9 @@ def _stored_as_written(context: AbstractDataContext, table: str) -> bool:
     """
     try:
         stored = {name: context.checkpoints.get(f"{table}.{name}") for name in _PASSES}
-    except DataContextError:  # not stored (a new home, or a file repair_project removed)
+    # Not stored (a new home), or pointing at a definition or suite that repair_project
+    # removed: GX's pydantic models refuse those with a ValueError.
+    except (DataContextError, ValueError):
         return False
     return all(
         checkpoint.result_format == _PASSES[name]

@@ -524,3 +524,9 @@ def test_a_new_process_keeps_the_stored_checkpoints_unless_they_differ_from_the_
     report = gate.validate(home, {SIGNUPS_DAILY: broken}, PARAMS, run_name="3rd", suites=SUITES)
     assert json.loads(stored["detail"].read_text())["result_format"] == gate._PASSES["detail"]
     assert report.errors and all("e.g." in o.observed for o in report.errors)
+    # And a checkpoint whose validation definition is gone (removed as half written) is too
+    definition = home.gx_root / "validation_definitions" / f"{SIGNUPS_DAILY}.json"
+    definition.unlink()
+    gate._context.cache_clear()
+    report = gate.validate(home, {SIGNUPS_DAILY: batch}, PARAMS, run_name="4th", suites=SUITES)
+    assert report.outcomes and not report.errors and definition.is_file()
