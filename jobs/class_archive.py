@@ -1,6 +1,6 @@
 """Write the driver JVM's class-data-sharing archive, once per Java, Spark and jar set.
 
-Every ``viewership`` command, DAG task and test session starts a JVM that loads some 20,000
+Every ``viewership`` command, DAG task and test session starts a JVM that loads some 11,000
 classes from jars before its first query. The JVM can instead map them from an archive that
 an earlier JVM wrote on exit (``-XX:ArchiveClassesAtExit``); the session factory maps it
 whenever it exists (``viewership.spark.class_archive``). The archive is written here by one
@@ -31,13 +31,13 @@ DAY = date(2026, 1, 1)
 
 def write_archive(settings: Settings) -> Path:
     """Write the archive for these settings' jars unless it exists; return its path."""
-    # Imported here, so that set-up's check of an existing archive stays well under a second.
-    from jobs.generate import generate_landing
-    from jobs.run import run_date
-
     archive = class_archive(settings)
     if archive.is_file():
         return archive
+    # Imported only now, so that set-up's check of an existing archive stays under a second.
+    from jobs.generate import generate_landing
+    from jobs.run import run_date
+
     archive.parent.mkdir(parents=True, exist_ok=True)
     # The JVM writes the file at exit; another process must never map a half-written one.
     partial = archive.with_name(f"{archive.stem}.{os.getpid()}.partial")
@@ -63,11 +63,14 @@ def write_archive(settings: Settings) -> Path:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    settings = load_settings()
-    if class_archive(settings).is_file():
-        return 0
-    print("writing the driver JVM's class archive (once; about a minute)", file=sys.stderr)
-    print(write_archive(settings))
+    try:
+        settings = load_settings()
+        if not class_archive(settings).is_file():
+            print("writing the driver JVM's class archive (once; about a minute)", file=sys.stderr)
+            print(f"wrote {write_archive(settings)}", file=sys.stderr)
+    except ViewershipError as exc:  # one line for set-up's log, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

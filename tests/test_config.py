@@ -103,14 +103,17 @@ def test_the_cluster_profile_names_every_missing_variable(tmp_path: Path) -> Non
                                      "VIEWERSHIP_SPARK_MASTER": "spark://m:7077"})  # fmt: skip
 
 
+def _fake_jars(folder: Path) -> dict[str, str]:
+    folder.mkdir()
+    for coordinate in jar_coordinates():
+        (folder / jar_file_name(coordinate)).touch()
+    return {"VIEWERSHIP_JAR_CACHE": str(folder)}
+
+
 def test_jvm_options_and_runtime_jars_reach_the_driver_and_every_executor(
     tmp_path: Path,
 ) -> None:
-    jars = tmp_path / "jars"
-    jars.mkdir()
-    for coordinate in jar_coordinates():
-        (jars / jar_file_name(coordinate)).touch()
-    env = CLUSTER | {"VIEWERSHIP_JAR_CACHE": str(jars)}
+    env = CLUSTER | _fake_jars(tmp_path / "jars")
     plain = spark_conf(load_settings(tmp_path, env=env))
     assert "spark.executor.extraJavaOptions" not in plain
     assert plain["spark.driver.extraJavaOptions"].startswith("-Dlog4j2.configurationFile=")
@@ -125,13 +128,6 @@ def test_jvm_options_and_runtime_jars_reach_the_driver_and_every_executor(
     )
     assert tuned["spark.executor.extraJavaOptions"] == "-XX:+UseSerialGC"
     assert tuned["spark.driver.extraJavaOptions"].endswith(".properties -XX:+UseSerialGC")
-
-
-def _fake_jars(folder: Path) -> dict[str, str]:
-    folder.mkdir()
-    for coordinate in jar_coordinates():
-        (folder / jar_file_name(coordinate)).touch()
-    return {"VIEWERSHIP_JAR_CACHE": str(folder)}
 
 
 def test_the_driver_maps_the_class_archive_only_once_it_exists(tmp_path: Path) -> None:
