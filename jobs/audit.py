@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from data_quality import batches as B
 from data_quality.reconciliation import FeedCounts
 from schemas import tables as T
+from schemas.contract import LATE_DAYS
 
 VOLUME_HISTORY_DAYS = 7
 
@@ -41,6 +42,37 @@ def day_range(column: str, days: list[date]) -> Column:
             (F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(start + timedelta(days=1)))
         )
     return condition
+
+
+def arrival_window(day: date) -> list[date]:
+    """The event dates an arrival date's accepted events can fall on (the contract's window,
+    and a day's margin either side)."""
+    return [day - timedelta(days=n) for n in range(-1, LATE_DAYS + 2)]
+
+
+def arrival_rows(spark: SparkSession, day: date, catalog_day: date) -> dict[str, int]:
+    """How many rows each table of the run holds of an arrival date, in one query: bronze,
+    quarantine and silver by ``arrival_date`` (silver's events within the arrival's window,
+    which their partitions prune), and silver.shows by the snapshot in effect."""
+    this_arrival = F.col("arrival_date") == F.lit(day)
+
+    def read(table: T.TableDef) -> DataFrame:
+        return spark.table(table.spark_name)
+
+    parts = {raw.identifier: read(raw).where(this_arrival) for raw in T.RAW_TABLES.values()} | {
+        T.QUARANTINE.identifier: read(T.QUARANTINE).where(this_arrival),
+        T.VIEWING_EVENTS.identifier: read(T.VIEWING_EVENTS).where(
+            day_range("event_ts", arrival_window(day)) & this_arrival
+        ),
+        T.SIGNUPS.identifier: read(T.SIGNUPS).where(this_arrival),
+        T.SHOWS.identifier: read(T.SHOWS).where(F.col("snapshot_date") == F.lit(catalog_day)),
+    }
+    tagged = [frame.select(F.lit(name).alias("table")) for name, frame in parts.items()]
+    union = tagged[0]
+    for frame in tagged[1:]:
+        union = union.unionAll(frame)
+    counts = {row["table"]: row["count"] for row in union.groupBy("table").count().collect()}
+    return {name: counts.get(name, 0) for name in parts}
 
 
 def table_batches(
@@ -102,13 +134,28 @@ def run_batch(
             else 0
         ),
     }
+    raw = {feed: batches[T.RAW_TABLES[feed].identifier].count() for feed in feeds}
+    return run_frame(spark, day, feeds, raw, quarantined, silver, newest)
+
+
+def run_frame(
+    spark: SparkSession,
+    day: date,
+    feeds: Mapping[str, FeedCounts],
+    raw: Mapping[str, int],
+    quarantined: Mapping[str, int],
+    silver: Mapping[str, int],
+    newest_event: float | None,
+) -> DataFrame:
+    """The run-level batch from counts already taken: the run's own, beside the rows the
+    tables hold of the arrival date (bronze, quarantine and silver, by feed)."""
     end_of_day = datetime.combine(day + timedelta(days=1), time(0), UTC).timestamp()
     rows = []
     for feed, counts in feeds.items():
         volume = _volume_ratio(spark, day, counts.accepted) if feed == "viewing_events" else None
         lag = (
-            (end_of_day - newest) / 3600
-            if feed == "viewing_events" and newest is not None
+            (end_of_day - newest_event) / 3600
+            if feed == "viewing_events" and newest_event is not None
             else None
         )
         rows.append(
@@ -118,9 +165,9 @@ def run_batch(
                 counts.accepted,
                 counts.duplicates,
                 counts.quarantined,
-                batches[T.RAW_TABLES[feed].identifier].count(),
+                raw.get(feed, 0),
                 quarantined.get(feed, 0),
-                silver[feed],
+                silver.get(feed, 0),
                 counts.bad_ratio,
                 volume,
                 lag,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -22,7 +22,7 @@ from data_quality.gate import GateReport
 from data_quality.reconciliation import FeedCounts, bad_share
 from jobs import audit, gold, ingest, silver
 from jobs.aggregate_cycle import aggregate_dates, run_aggregates
-from jobs.audit import Scope, day_range
+from jobs.audit import Scope, arrival_window, day_range
 from jobs.landing import catalog_in_effect, feed_files
 from jobs.publication import (
     check_or_drop,
@@ -38,7 +38,7 @@ from jobs.registry import aggregate_tables, all_suites, registry
 from jobs.validate import Context, validated
 from jobs.wap import branch_name, drop_branch, heads, publish, staging, writer
 from schemas import tables as T
-from schemas.contract import DEFAULT_MAX_BAD_RATIO, LATE_DAYS
+from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS
 from schemas.regions import country_regions
 from viewership import pseudonyms
 from viewership.config import Settings
@@ -182,8 +182,7 @@ class DailyRun:
         self._stage_bronze("viewing_events", checked)
 
         table = self.spark.table(T.VIEWING_EVENTS.spark_name)
-        window_days = [self.day - timedelta(days=n) for n in range(-1, LATE_DAYS + 2)]
-        in_window = day_range("event_ts", window_days)
+        in_window = day_range("event_ts", arrival_window(self.day))
         this_arrival = F.col("arrival_date") == F.lit(self.day)
         # A rerun replaces what this arrival date stored before: remember the dates it touched.
         touched = _dates(table.where(in_window & this_arrival), "event_ts")
@@ -279,6 +278,9 @@ class DailyRun:
             render=False,
             suites=all_suites(),
         )
+        return self._judged(report)
+
+    def _judged(self, report: GateReport) -> GateReport:
         self.reports.append(report)
         for warning in report.warnings:
             self._say(f"warning: {warning.line()}")
@@ -312,9 +314,60 @@ class DailyRun:
         schema = self.spark.table(T.RUN_DATES.spark_name).schema
         self.spark.createDataFrame(rows, schema).writeTo(T.RUN_DATES.spark_name).append()
 
+    def refuse(self, report: GateReport, kept: str) -> None:
+        """Record the gate's verdicts and the refusal, and raise it: main stays as it was."""
+        record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
+        message = self.refusal(report)
+        self.record("refused", message)
+        raise PublicationRefused(
+            f"{self.day}: nothing published: {message} ({kept}; details: viewership audit "
+            f"--date {self.day})"
+        )
+
+    # -- a day when nothing arrived ----------------------------------------------------------
+
+    def nothing_to_stage(self) -> bool:
+        """True when the run would change no table: no feed has a landing file for the date,
+        no table holds a row an earlier run of the date stored, and silver.shows already holds
+        the catalog snapshot in effect (merging it again changes nothing)."""
+        if any(feed_files(self.settings.landing, feed, self.day) for feed in FEEDS):
+            return False
+        catalog_day = catalog_in_effect(self.settings.landing, self.day)
+        held = audit.arrival_rows(self.spark, self.day, catalog_day)
+        return held.pop(T.SHOWS.identifier) > 0 and not any(held.values())
+
+    def judge_nothing_arrived(self) -> RunResult:
+        """Judge a date on which nothing arrived by the run log's suite alone, and stage and
+        publish nothing: every other suite would validate an empty batch. The run log's
+        checks still apply (its volume check warns of a missing day)."""
+        for feed in ("catalog", "viewing_events", "signups"):  # the order a full run logs
+            self.result.feeds[feed] = FeedCounts(feed)
+        feeds = self.result.feeds
+        batch = self._persist(audit.run_frame(self.spark, self.day, feeds, {}, {}, {}, None))
+        report = self._judged(
+            gate.validate(
+                self.settings,
+                {T.RUN_LOG.identifier: batch},
+                gate_parameters(self.settings, self.day, self.max_bad_ratio),
+                run_name=self.result.branch,
+                render=False,
+                suites=all_suites(),
+            )
+        )
+        self.result.gate = report
+        if report.errors:
+            self.refuse(report, "nothing arrived, nothing was staged")
+        with publication_lock(self.settings):
+            record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
+            self.record("published", "nothing arrived; no table changed")
+        self._say("nothing arrived and no table holds rows of this date: no table changed")
+        return self.result
+
     def execute(self) -> RunResult:
         """Run the whole cycle; raise PublicationRefused (main untouched) when the gate fails."""
         try:
+            if self.nothing_to_stage():
+                return self.judge_nothing_arrived()
             drop_branch(self.spark, T.AUDITED_TABLES, self.result.branch)
             staged_on = heads(self.spark, T.AUDITED_TABLES)
             with staging(self.spark, self.result.branch):
@@ -324,13 +377,7 @@ class DailyRun:
                 self.stage_fact()
                 self.result.gate = report = self.audit(catalog)
             if report.errors:
-                record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})
-                message = self.refusal(report)
-                self.record("refused", message)
-                raise PublicationRefused(
-                    f"{self.day}: nothing published: {message} (staged data kept on branch "
-                    f"{self.result.branch}; details: viewership audit --date {self.day})"
-                )
+                self.refuse(report, f"staged data kept on branch {self.result.branch}")
             with publication_lock(self.settings):
                 check_or_drop(self.spark, T.AUDITED_TABLES, staged_on, self.result.branch)
                 record_audit(self.spark, self.run_id, self.day, {self.result.branch: report})

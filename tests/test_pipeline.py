@@ -12,7 +12,7 @@ from aggregates import signups, top_shows
 from jobs.registry import aggregate_tables
 from schemas import tables as T
 from tests.lake_kit import main_snapshots, rows, run
-from tests.landing_kit import catalog, ev, signup, write_lines
+from tests.landing_kit import SHOWS, catalog, ev, signup, write_lines
 from viewership import pseudonyms
 from viewership.catalog import load_catalog
 from viewership.config import Settings
@@ -150,6 +150,57 @@ def test_a_missing_catalog_is_an_error_and_a_missing_feed_is_zero_rows(
     catalog(lakehouse.landing, D1)
     result = run(spark, lakehouse, D1)
     assert result.feeds["signups"].lines_read == 0 and result.published
+
+
+def test_a_day_when_nothing_arrived_is_judged_by_the_run_log_and_changes_no_table(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    write_lines(landing, "viewing_events", D1, [ev("a", "u1", "s1", "2026-11-01T10:00:00Z", 200)])
+    run(spark, lakehouse, D1, aggregates=["top_shows"])
+    before = main_snapshots(lakehouse)
+    # When no feed has a file for D2 and nothing of D2 was ever stored
+    result = run(spark, lakehouse, D2, aggregates=["top_shows"])
+    # Then the run publishes, with every count 0, and no table's main moved
+    assert result.published == [] and not result.gate.errors
+    assert {f: c.lines_read for f, c in result.feeds.items()} == {
+        "catalog": 0, "viewing_events": 0, "signups": 0
+    }  # fmt: skip
+    assert main_snapshots(lakehouse) == before
+    # and the run log's suite alone judged it, on the log's real counts
+    judged = spark.sql(
+        f"SELECT DISTINCT table_name FROM {T.AUDIT_RESULTS.spark_name} "
+        f"WHERE logical_date = DATE'{D2}'"
+    ).collect()
+    assert [r[0] for r in judged] == [T.RUN_LOG.identifier]
+    assert rows(spark, T.RUN_LOG, "logical_date", "feed", "status", "lines_read")[-3:] == [
+        (D2, "catalog", "published", 0),
+        (D2, "signups", "published", 0),
+        (D2, "viewing_events", "published", 0),
+    ]
+
+
+def test_a_date_whose_files_were_taken_back_or_whose_catalog_came_late_is_staged_in_full(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    catalog(landing, D1)
+    day2 = write_lines(
+        landing, "viewing_events", D2, [ev("a", "u1", "s1", "2026-11-02T10:00:00Z", 200)]
+    )
+    run(spark, lakehouse, D1)
+    run(spark, lakehouse, D2, aggregates=["top_shows"])
+    # When D2's file is taken back and D2 runs again, its stored events go with it
+    day2.unlink()
+    result = run(spark, lakehouse, D2, run_id="again", aggregates=["top_shows"])
+    assert result.event_dates == [D2] and T.VIEWING_EVENTS.identifier in result.published
+    assert rows(spark, T.VIEWING_EVENTS, "event_id") == []
+    assert rows(spark, top_shows.TABLE, "show_id") == []
+    # and a catalog snapshot that landed after a later date's run is merged by the next run
+    catalog(landing, D2, [{**SHOWS[0], "show_id": "s9", "title": "Late"}])
+    run(spark, lakehouse, D3)
+    assert ("s9", "Late") in rows(spark, T.SHOWS, "show_id", "title")
 
 
 def test_late_event_corrects_its_day_and_leaves_other_days_untouched(
