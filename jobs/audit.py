@@ -34,14 +34,28 @@ class Scope:
 
 
 def day_range(column: str, days: list[date]) -> Column:
-    """A filter on a timestamp column that Iceberg can prune by its days() partition."""
+    """A filter on a timestamp column that Iceberg can prune by its days() partition.
+
+    Consecutive days make one range: a run's 31 changed dates are one comparison pair, not
+    31 (each term is a round trip to the JVM as the filter is built).
+    """
     condition = F.lit(False)
-    for day in days:
-        start = datetime.combine(day, time(0), UTC)
-        condition = condition | (
-            (F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(start + timedelta(days=1)))
-        )
+    for first, last in _runs(sorted(set(days))):
+        start = datetime.combine(first, time(0), UTC)
+        end = datetime.combine(last + timedelta(days=1), time(0), UTC)
+        condition = condition | ((F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(end)))
     return condition
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def arrival_window(day: date) -> list[date]:

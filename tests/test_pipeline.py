@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from aggregates import signups, top_shows
+from jobs.audit import day_range
 from jobs.registry import aggregate_tables
 from schemas import tables as T
 from tests.lake_kit import main_snapshots, rows, run
@@ -352,3 +353,15 @@ def test_a_gz_file_that_is_not_gzip_is_quarantined_whole(
         ("viewing_events/dt=2026-11-01/part-1.jsonl.gz", bytearray(b'{"event_id": "x"}\n'),
          "unreadable_file"),
     ]  # fmt: skip
+
+
+def test_a_day_range_keeps_exactly_the_given_utc_days(spark: SparkSession) -> None:
+    stamps = ["2026-10-30T23:59:59Z", "2026-10-31T00:00:00Z", "2026-11-01T23:59:59Z",
+              "2026-11-02T00:00:00Z", "2026-11-03T12:00:00Z", "2026-11-04T00:00:00Z"]  # fmt: skip
+    frame = spark.createDataFrame([(t,) for t in stamps], "t string").selectExpr(
+        "t", "to_timestamp(t) AS ts"
+    )
+    days = [date(2026, 11, 3), date(2026, 10, 31), date(2026, 11, 1)]  # two runs, unordered
+    kept = sorted(r.t for r in frame.where(day_range("ts", days)).collect())
+    assert kept == ["2026-10-31T00:00:00Z", "2026-11-01T23:59:59Z", "2026-11-03T12:00:00Z"]
+    assert frame.where(day_range("ts", [])).count() == 0
