@@ -64,10 +64,10 @@ def arrival_window(day: date) -> list[date]:
     return [day - timedelta(days=n) for n in range(-1, LATE_DAYS + 2)]
 
 
-def arrival_rows(spark: SparkSession, day: date, catalog_day: date) -> dict[str, int]:
+def arrival_rows(spark: SparkSession, day: date) -> dict[str, int]:
     """How many rows each table of the run holds of an arrival date, in one query: bronze,
     quarantine and silver by ``arrival_date`` (silver's events within the arrival's window,
-    which their partitions prune), and silver.shows by the snapshot in effect."""
+    which their partitions prune)."""
     this_arrival = F.col("arrival_date") == F.lit(day)
 
     def read(table: T.TableDef) -> DataFrame:
@@ -79,7 +79,6 @@ def arrival_rows(spark: SparkSession, day: date, catalog_day: date) -> dict[str,
             day_range("event_ts", arrival_window(day)) & this_arrival
         ),
         T.SIGNUPS.identifier: read(T.SIGNUPS).where(this_arrival),
-        T.SHOWS.identifier: read(T.SHOWS).where(F.col("snapshot_date") == F.lit(catalog_day)),
     }
     tagged = [frame.select(F.lit(name).alias("table")) for name, frame in parts.items()]
     union = tagged[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -49,3 +50,18 @@ def catalog_in_effect(landing: Path, arrival_date: date) -> date:
             f"no catalog snapshot at or before {arrival_date} under {landing / 'catalog'}"
         )
     return candidates[-1]
+
+
+def snapshot_fingerprint(landing: Path, day: date) -> str:
+    """A digest of one catalog snapshot: its date, and each file's name and bytes.
+
+    silver.shows records the fingerprint of the snapshot it merged last, so a run whose catalog
+    in effect is that very snapshot knows merging it again would change nothing; a file
+    corrected in place changes the fingerprint, and the snapshot is merged again.
+    """
+    digest = hashlib.sha256(day.isoformat().encode())
+    for path in feed_files(landing, "catalog", day):
+        digest.update(b"\0" + path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()

@@ -23,7 +23,7 @@ from data_quality.reconciliation import FeedCounts, bad_share
 from jobs import audit, gold, ingest, silver
 from jobs.aggregate_cycle import aggregate_dates, run_aggregates
 from jobs.audit import Scope, arrival_window, day_range
-from jobs.landing import catalog_in_effect, feed_files
+from jobs.landing import catalog_in_effect, feed_files, snapshot_fingerprint
 from jobs.publication import (
     check_or_drop,
     drop_abandoned_branches,
@@ -36,7 +36,15 @@ from jobs.publication import (
 )
 from jobs.registry import aggregate_tables, all_suites, registry
 from jobs.validate import Context, validated
-from jobs.wap import branch_name, drop_branch, heads, publish, staging, writer
+from jobs.wap import (
+    branch_name,
+    drop_branch,
+    heads,
+    main_property,
+    publish,
+    staging,
+    writer,
+)
 from schemas import tables as T
 from schemas.contract import DEFAULT_MAX_BAD_RATIO, FEEDS
 from schemas.regions import country_regions
@@ -46,6 +54,10 @@ from viewership.errors import PublicationRefused
 from viewership.locking import commit_lock, date_lock, publication_lock
 
 log = logging.getLogger("viewership.run")
+
+# The summary property of silver.shows' snapshots: the fingerprint of the catalog snapshot
+# the write merged (jobs.landing.snapshot_fingerprint).
+MERGED_CATALOG = "viewership.merged-catalog"
 
 
 @dataclass
@@ -148,8 +160,17 @@ class DailyRun:
     # -- catalog ---------------------------------------------------------------------------
 
     def stage_catalog(self) -> CatalogInEffect:
-        """Ingest the catalog in effect; return it, for the events' checks and the audit."""
+        """Ingest the catalog in effect; return it, for the events' checks and the audit.
+
+        An earlier snapshot that silver.shows merged last, byte for byte the same, is taken
+        from silver.shows: merging it again would change nothing.
+        """
         snapshot_day = catalog_in_effect(self.settings.landing, self.day)
+        fingerprint = snapshot_fingerprint(self.settings.landing, snapshot_day)
+        if snapshot_day < self.day and (held := self._catalog_held(snapshot_day, fingerprint)):
+            self.result.feeds["catalog"] = FeedCounts("catalog")
+            self._say(f"catalog in effect: snapshot of {snapshot_day}, merged already")
+            return held
         ctx = Context(self.day, country_regions())
         checked = self._persist(
             silver.flag_duplicate_shows(self._validate("catalog", snapshot_day, ctx))
@@ -167,9 +188,26 @@ class DailyRun:
         existing = self.spark.table(T.SHOWS.spark_name)
         merged = self._persist(snapshot.transform(silver.latest_shows(existing)))
         merged.count()  # materialise before overwriting the table it was read from
-        writer(merged, T.SHOWS).overwrite(F.lit(True))
+        merge = writer(merged, T.SHOWS).option(f"snapshot-property.{MERGED_CATALOG}", fingerprint)
+        merge.overwrite(F.lit(True))
         shows = accepted.select("show_id")
         show_ids = frozenset(row["show_id"] for row in shows.collect())
+        return CatalogInEffect(snapshot_day, shows, show_ids)
+
+    def _catalog_held(self, snapshot_day: date, fingerprint: str) -> CatalogInEffect | None:
+        """The snapshot as silver.shows holds it, if main's silver.shows was last written by
+        merging exactly this snapshot and holds no newer one (then the rows of its date are
+        its accepted shows); else None."""
+        if main_property(self.spark, T.SHOWS, MERGED_CATALOG) != fingerprint:
+            return None
+        since = self.spark.table(T.SHOWS.spark_name).where(
+            F.col("snapshot_date") >= F.lit(snapshot_day)
+        )
+        rows = since.select("show_id", "snapshot_date").collect()
+        if not rows or any(row["snapshot_date"] != snapshot_day for row in rows):
+            return None
+        show_ids = frozenset(row["show_id"] for row in rows)
+        shows = self.spark.createDataFrame([(i,) for i in sorted(show_ids)], "show_id string")
         return CatalogInEffect(snapshot_day, shows, show_ids)
 
     # -- viewing events --------------------------------------------------------------------
@@ -329,12 +367,14 @@ class DailyRun:
     def nothing_to_stage(self) -> bool:
         """True when the run would change no table: no feed has a landing file for the date,
         no table holds a row an earlier run of the date stored, and silver.shows already holds
-        the catalog snapshot in effect (merging it again changes nothing)."""
+        the catalog snapshot in effect as merged last (merging it again changes nothing)."""
         if any(feed_files(self.settings.landing, feed, self.day) for feed in FEEDS):
             return False
-        catalog_day = catalog_in_effect(self.settings.landing, self.day)
-        held = audit.arrival_rows(self.spark, self.day, catalog_day)
-        return held.pop(T.SHOWS.identifier) > 0 and not any(held.values())
+        snapshot_day = catalog_in_effect(self.settings.landing, self.day)
+        fingerprint = snapshot_fingerprint(self.settings.landing, snapshot_day)
+        if self._catalog_held(snapshot_day, fingerprint) is None:
+            return False
+        return not any(audit.arrival_rows(self.spark, self.day).values())
 
     def judge_nothing_arrived(self) -> RunResult:
         """Judge a date on which nothing arrived by the run log's suite alone, and stage and

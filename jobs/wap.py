@@ -77,6 +77,16 @@ def refs(spark: SparkSession, table: TableDef) -> dict[str, tuple[str, int]]:
     }
 
 
+def main_property(spark: SparkSession, table: TableDef, key: str) -> str | None:
+    """A property of the summary of the table's main snapshot (a write sets it with the
+    ``snapshot-property.<key>`` option); None without a snapshot or the property."""
+    snapshot = _load(spark, table).currentSnapshot()
+    if snapshot is None:
+        return None
+    value = snapshot.summary().get(key)
+    return None if value is None else str(value)
+
+
 def branches(spark: SparkSession, table: TableDef) -> set[str]:
     """The branch names a table has."""
     return {name for name, (kind, _) in refs(spark, table).items() if kind == "BRANCH"}

@@ -140,6 +140,31 @@ def test_unknown_show_is_judged_by_the_catalog_in_effect(
     assert ("b", "s4") in rows(spark, T.VIEWING_EVENTS, "event_id", "show_id")
 
 
+def test_a_catalog_merged_already_is_taken_from_silver_unless_its_files_changed(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    landing = lakehouse.landing
+    snapshot = catalog(landing, D1)
+    day2 = [ev("a", "u1", "s1", "2026-11-02T10:00:00Z", 200),
+            ev("b", "u1", "s4", "2026-11-02T11:00:00Z", 200)]  # fmt: skip
+    write_lines(landing, "viewing_events", D2, day2)
+    run(spark, lakehouse, D1)
+    shows_before = main_snapshots(lakehouse)[T.SHOWS.identifier]
+    # When D2 runs under the D1 snapshot that silver.shows merged last, byte for byte
+    run(spark, lakehouse, D2, ratio=1.0)
+    # Then silver.shows is not written again, and the snapshot's shows still judge the events
+    assert main_snapshots(lakehouse)[T.SHOWS.identifier] == shows_before
+    assert rows(spark, T.QUARANTINE, "reason", "field") == [("unknown_show", "show_id")]
+    # and once the snapshot's file is corrected in place, the next run merges it again
+    snapshot.unlink()
+    catalog(landing, D1, [*SHOWS, {**SHOWS[0], "show_id": "s4", "title": "Delta"}])
+    write_lines(landing, "viewing_events", D3, [ev("c", "u1", "s4", "2026-11-03T10:00:00Z", 200)])
+    run(spark, lakehouse, D3)
+    assert main_snapshots(lakehouse)[T.SHOWS.identifier] != shows_before
+    assert ("s4", "Delta") in rows(spark, T.SHOWS, "show_id", "title")
+    assert ("c", "s4") in rows(spark, T.VIEWING_EVENTS, "event_id", "show_id")
+
+
 def test_a_missing_catalog_is_an_error_and_a_missing_feed_is_zero_rows(
     spark: SparkSession, lakehouse: Settings
 ) -> None:
