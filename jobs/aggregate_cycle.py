@@ -12,7 +12,7 @@ figures after.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
@@ -109,6 +109,7 @@ class AggregateCycle:
         day: date,
         run_id: str,
         reports: list[GateReport],
+        changed: Mapping[str, list[date]] | None = None,
     ) -> None:
         self.spark = spark
         self.settings = settings
@@ -116,6 +117,8 @@ class AggregateCycle:
         self.day = day
         self.run_id = run_id
         self.reports = reports  # for the run's one Data Docs build
+        # The dates the date's published run changed, when the caller has them at hand.
+        self.changed = changed
         self.lost: list[Aggregate] = []
         self._cached: list[DataFrame] = []
 
@@ -181,7 +184,7 @@ class AggregateCycle:
     def execute(self) -> AggregatesResult:
         """Stage and audit every aggregate, then publish those the gate passed, in one turn."""
         result = AggregatesResult()
-        changed = changed_dates(self.spark, self.day)
+        changed = self.changed if self.changed is not None else changed_dates(self.spark, self.day)
         statuses: list[tuple[object, ...]] = []
 
         def status(item: _Staged | Aggregate, state: str, message: str | None, rows: int) -> None:
@@ -252,13 +255,18 @@ def aggregate_dates(
     day: date,
     run_id: str,
     reports: list[GateReport],
+    changed: Mapping[str, list[date]] | None = None,
 ) -> AggregatesResult:
     """Run the aggregates' cycle for ``day``, staging again those that lost a race, up to
-    PUBLISH_ATTEMPTS times; the caller holds the date's and the commits' locks."""
+    PUBLISH_ATTEMPTS times; the caller holds the date's and the commits' locks.
+
+    ``changed`` gives the event and signup dates of the date's published run when the caller
+    has just published it; otherwise the run log has them (``changed_dates``).
+    """
     result = AggregatesResult()
     pending = list(aggregates)
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-        cycle = AggregateCycle(spark, settings, pending, day, run_id, reports)
+        cycle = AggregateCycle(spark, settings, pending, day, run_id, reports, changed)
         done = cycle.execute()
         result.published |= done.published
         result.refusals += done.refusals

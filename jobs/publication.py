@@ -179,6 +179,11 @@ def drop_abandoned_branches(
     inspection (maintenance drops them after the retention), and a run caught mid-publication
     has been finished by ``finish_interrupted_publications`` already.
     """
+    prefix = branch_name(day, "")
+    found = [(table, branch) for table in tables for branch in sorted(branches(spark, table))
+             if branch.startswith(prefix)]  # fmt: skip
+    if not found:  # the usual case: the run log need not be read
+        return []
     refused = {
         row["branch"]
         for row in spark.table(T.RUN_LOG.spark_name)
@@ -187,13 +192,11 @@ def drop_abandoned_branches(
         .distinct()
         .collect()
     }
-    prefix = branch_name(day, "")
     dropped = []
-    for table in tables:
-        for branch in sorted(branches(spark, table)):
-            if branch.startswith(prefix) and branch not in refused:
-                spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
-                dropped.append(f"{table.identifier}@{branch}")
+    for table, branch in found:
+        if branch not in refused:
+            spark.sql(f"ALTER TABLE {table.spark_name} DROP BRANCH `{branch}`")
+            dropped.append(f"{table.identifier}@{branch}")
     if dropped:
         log.warning("[%s] dropped %d branch(es) of interrupted runs", day, len(dropped))
     return dropped

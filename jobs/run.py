@@ -468,9 +468,10 @@ def run_date(
             )
             if aggregates:
                 found = registry().aggregates
+                changed = {"event": result.event_dates, "signup": result.signup_dates}
                 done = aggregate_dates(
                     spark, settings, [found[n] for n in sorted(found)], logical_date, run_id,
-                    reports,
+                    reports, changed,
                 )  # fmt: skip
                 result.published += [found[n].table.identifier for n in sorted(done.published)]
                 if done.refusals:

@@ -231,6 +231,26 @@ def test_an_interrupted_publication_is_finished_by_the_next_run(
     assert report is not None and (report.run_id, report.status) == ("rerun", "published")
 
 
+def test_a_new_run_drops_only_the_branches_earlier_runs_of_its_date_left_without_a_verdict(
+    spark: SparkSession, lakehouse: Settings
+) -> None:
+    _a_day(lakehouse, D1)
+    run(spark, lakehouse, D1)
+    table = T.VIEWING_EVENTS
+    # Given a refused run's branch, a killed run's branch, and another date's killed run's
+    for branch in ("audit_20261102_refused", "audit_20261102_killed", "audit_20261103_killed"):
+        spark.sql(f"ALTER TABLE {table.spark_name} CREATE BRANCH `{branch}`")
+    publication.record_status(spark, "refused", D2, "audit_20261102_refused", "refused", "no",
+                              [("viewing_events", 1, 0, 0, 1, True)])  # fmt: skip
+    # When a run of D2 starts, it drops the killed run's branch of D2 only
+    dropped = publication.drop_abandoned_branches(spark, D2, T.AUDITED_TABLES)
+    assert dropped == [f"{table.identifier}@audit_20261102_killed"]
+    refs = set(load_catalog(lakehouse).load_table(table.identifier).metadata.refs)
+    assert refs == {"main", "audit_20261102_refused", "audit_20261103_killed"}
+    # and a date with no branch of its own drops nothing
+    assert publication.drop_abandoned_branches(spark, D4, T.AUDITED_TABLES) == []
+
+
 def test_a_run_that_another_run_published_under_stages_again_and_loses_nothing(
     spark: SparkSession,
     lakehouse: Settings,
