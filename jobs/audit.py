@@ -64,30 +64,6 @@ def arrival_window(day: date) -> list[date]:
     return [day - timedelta(days=n) for n in range(-1, LATE_DAYS + 2)]
 
 
-def arrival_rows(spark: SparkSession, day: date) -> dict[str, int]:
-    """How many rows each table of the run holds of an arrival date, in one query: bronze,
-    quarantine and silver by ``arrival_date`` (silver's events within the arrival's window,
-    which their partitions prune)."""
-    this_arrival = F.col("arrival_date") == F.lit(day)
-
-    def read(table: T.TableDef) -> DataFrame:
-        return spark.table(table.spark_name)
-
-    parts = {raw.identifier: read(raw).where(this_arrival) for raw in T.RAW_TABLES.values()} | {
-        T.QUARANTINE.identifier: read(T.QUARANTINE).where(this_arrival),
-        T.VIEWING_EVENTS.identifier: read(T.VIEWING_EVENTS).where(
-            day_range("event_ts", arrival_window(day)) & this_arrival
-        ),
-        T.SIGNUPS.identifier: read(T.SIGNUPS).where(this_arrival),
-    }
-    tagged = [frame.select(F.lit(name).alias("table")) for name, frame in parts.items()]
-    union = tagged[0]
-    for frame in tagged[1:]:
-        union = union.unionAll(frame)
-    counts = {row["table"]: row["count"] for row in union.groupBy("table").count().collect()}
-    return {name: counts.get(name, 0) for name in parts}
-
-
 def table_batches(
     spark: SparkSession,
     scope: Scope,

@@ -133,6 +133,28 @@ def record_status(
     append_statuses(spark, status_rows(run_id, day, branch, status, message, feeds))
 
 
+def lines_published(spark: SparkSession, day: date) -> int:
+    """The lines the latest published run of ``day`` read, over its feeds (0 when none
+    published).
+
+    Rows of an arrival date reach main only through the publication of a run of that date,
+    which logs its counts before its first fast-forward (a publication a crash interrupted is
+    finished, and logged published, before a new run starts), and each such run replaces all
+    that an earlier one stored. So 0 here means main holds no row of the date.
+    """
+    rows = (
+        spark.table(T.RUN_LOG.spark_name)
+        .where((F.col("logical_date") == F.lit(day)) & F.col("feed").isin(*FEEDS)
+               & (F.col("status") == "published"))
+        .select("run_id", "recorded_at", "lines_read")
+        .collect()
+    )  # fmt: skip
+    if not rows:
+        return 0
+    latest = max(rows, key=lambda row: row["recorded_at"])["run_id"]
+    return sum(row["lines_read"] for row in rows if row["run_id"] == latest)
+
+
 def finish_interrupted_publications(spark: SparkSession, settings: Settings) -> list[str]:
     """Complete any publication that a crash stopped between two tables; return their runs.
 

@@ -29,6 +29,7 @@ from jobs.publication import (
     drop_abandoned_branches,
     finish_interrupted_publications,
     gate_parameters,
+    lines_published,
     record_audit,
     record_status,
     span,
@@ -366,15 +367,16 @@ class DailyRun:
 
     def nothing_to_stage(self) -> bool:
         """True when the run would change no table: no feed has a landing file for the date,
-        no table holds a row an earlier run of the date stored, and silver.shows already holds
-        the catalog snapshot in effect as merged last (merging it again changes nothing)."""
+        the latest published run of the date read no line (so no table holds a row of it:
+        ``lines_published``), and silver.shows already holds the catalog snapshot in effect as
+        merged last (merging it again changes nothing)."""
         if any(feed_files(self.settings.landing, feed, self.day) for feed in FEEDS):
             return False
         snapshot_day = catalog_in_effect(self.settings.landing, self.day)
         fingerprint = snapshot_fingerprint(self.settings.landing, snapshot_day)
         if self._catalog_held(snapshot_day, fingerprint) is None:
             return False
-        return not any(audit.arrival_rows(self.spark, self.day).values())
+        return lines_published(self.spark, self.day) == 0
 
     def judge_nothing_arrived(self) -> RunResult:
         """Judge a date on which nothing arrived by the run log's suite alone, and stage and

@@ -223,6 +223,10 @@ def test_a_date_whose_files_were_taken_back_or_whose_catalog_came_late_is_staged
     assert result.event_dates == [D2] and T.VIEWING_EVENTS.identifier in result.published
     assert rows(spark, T.VIEWING_EVENTS, "event_id") == []
     assert rows(spark, top_shows.TABLE, "show_id") == []
+    # and once a run has published D2 empty, running D2 again changes no table
+    before = main_snapshots(lakehouse)
+    assert run(spark, lakehouse, D2, run_id="third").published == []
+    assert main_snapshots(lakehouse) == before
     # and a catalog snapshot that landed after a later date's run is merged by the next run
     catalog(landing, D2, [{**SHOWS[0], "show_id": "s9", "title": "Late"}])
     run(spark, lakehouse, D3)
